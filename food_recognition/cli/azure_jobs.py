@@ -1,0 +1,9 @@
+"""Azure subcommands (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add nothing yet."""

@@ -1,0 +1,1 @@
+"""food_recognition.evaluation."""

@@ -1,0 +1,20 @@
+"""Shared test setup: the fixture modules that own the real components.
+
+One module per component, under ``tests/fixtures/``: synthetic images and
+data-set trees, Azurite (Blob Storage), loopback HTTP file servers, the
+recording Azure ML REST server, and Azure's inference server.
+"""
+
+import os
+
+# Quiet TensorFlow's C++ logging before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+pytest_plugins = [
+    "tests.fixtures.images",
+    "tests.fixtures.azurite",
+    "tests.fixtures.http_server",
+    "tests.fixtures.azureml_rest",
+    "tests.fixtures.inference_server",
+]
