@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "food_recognition.cli.demo",
     "food_recognition.cli.data",
     "food_recognition.cli.train",
+    "food_recognition.cli.evaluate",
     "food_recognition.cli.serve",
     "food_recognition.cli.azure",
     "food_recognition.cli.plugins",

@@ -1,0 +1,139 @@
+"""Azurite, the local Blob Storage emulator, started and stopped from Python.
+
+The demo and the tests use it where Azure Blob Storage would be. Azurite comes
+from npm (``npm ci`` in the repository installs it into ``node_modules/``); its
+development account and key are public, documented values that only work
+against the emulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+
+# Azurite's published development account: not a secret, valid only locally.
+_DEV_ACCOUNT = "devstoreaccount1"
+_DEV_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+class AzuriteNotFoundError(FileNotFoundError):
+    """The ``azurite-blob`` executable is not installed."""
+
+
+@attrs.define(frozen=True)
+class Azurite:
+    """A running Azurite blob service.
+
+    :param host: the loopback address it listens on.
+    :param port: its blob port.
+    :param process: the server process.
+    """
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def account_url(self) -> str:
+        """The blob endpoint, ``http://127.0.0.1:<port>/devstoreaccount1``."""
+        return f"http://{self.host}:{self.port}/{_DEV_ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        """A connection string for azure-storage-blob (the public development key)."""
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={_DEV_ACCOUNT};"
+            f"AccountKey={_DEV_KEY};BlobEndpoint={self.account_url};"
+        )
+
+
+def find_azurite(start: Path | None = None) -> Path:
+    """Where ``azurite-blob`` is: ``node_modules/.bin`` above ``start``, else ``PATH``.
+
+    :raises AzuriteNotFoundError: with the command that installs it.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[2]):
+        candidate = folder / "node_modules" / ".bin" / "azurite-blob"
+        if candidate.exists():
+            return candidate
+    found = shutil.which("azurite-blob")
+    if found:
+        return Path(found)
+    raise AzuriteNotFoundError(
+        "azurite-blob not found: run `npm ci` in the repository (or `npm install -g azurite`)"
+    )
+
+
+@contextlib.contextmanager
+def run_azurite(
+    location: str | Path | None = None, *, timeout: float = 60.0
+) -> Iterator[Azurite]:
+    """Start Azurite's blob service on a free loopback port; stop it on exit.
+
+    :param location: where Azurite keeps its data (a temporary folder by default).
+    :param timeout: seconds to wait for it to accept connections.
+    :raises AzuriteNotFoundError: Azurite is not installed.
+    :raises RuntimeError: it exited or did not start listening in time.
+    """
+    executable = find_azurite()
+    with contextlib.ExitStack() as stack:
+        if location is None:
+            location = stack.enter_context(tempfile.TemporaryDirectory(prefix="azurite-"))
+        port = _free_port()
+        process = subprocess.Popen(
+            [
+                str(executable),
+                "--blobHost", "127.0.0.1",
+                "--blobPort", str(port),
+                "--location", str(location),
+                "--silent",
+                "--skipApiVersionCheck",
+                "--loose",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "NODE_NO_WARNINGS": "1"},
+        )
+        try:
+            _wait_for_port("127.0.0.1", port, process, timeout)
+            yield Azurite("127.0.0.1", port, process)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(
+    host: str, port: int, process: subprocess.Popen[bytes], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"Azurite exited with code {process.returncode}: {stderr.strip()}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.1)  # polling interval while waiting for the port, not a fixed wait
+    raise RuntimeError(f"Azurite did not listen on {host}:{port} within {timeout:.0f} s")
