@@ -32,6 +32,9 @@ extensions = [
 html_theme = "furo"
 html_title = f"food_recognition {release}"
 html_static_path = ["_static"]
+templates_path = ["_templates"]
+autosummary_generate = True
+autosummary_ignore_module_all = False
 exclude_patterns = ["_build"]
 
 autodoc_member_order = "bysource"
