@@ -283,6 +283,10 @@ class ModelConfig:
     :param dropout_max: dropout of the last block.
     :param batch_norm: add batch normalization in each dense block.
     :param activation: activation of the dense blocks (a Keras activation name).
+    :param batch_norm_momentum: override the momentum of the backbone's batch-norm
+        layers. Keras applications use 0.99 or 0.999, tuned for long ImageNet runs;
+        a short run from scratch needs about 0.9, or the moving statistics used at
+        evaluation lag far behind the weights. ``None`` keeps the backbone's own.
     """
 
     backbone: str = attrs.field(default="resnet50", validator=_is_str())
@@ -301,6 +305,9 @@ class ModelConfig:
     dropout_max: float = _float_field(0.5, 0.0, 0.95)
     batch_norm: bool = _bool_field(False)
     activation: str = attrs.field(default="relu", validator=_is_str())
+    batch_norm_momentum: float | None = attrs.field(
+        default=None, converter=_optional_float, validator=_in_range(0.0, 1.0, optional=True)
+    )
 
 
 @attrs.define(frozen=True)

@@ -6,10 +6,13 @@ recording Azure ML REST server, and Azure's inference server.
 """
 
 import os
+import tempfile
 
 # Quiet TensorFlow's C++ logging before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Normalized-image and scan caches go to a throwaway folder, never ~/.cache.
+os.environ.setdefault("FOOD_RECOGNITION_CACHE", tempfile.mkdtemp(prefix="food-recognition-cache-"))
 
 pytest_plugins = [
     "tests.fixtures.images",

@@ -77,9 +77,7 @@ def find_azurite(start: Path | None = None) -> Path:
 
 
 @contextlib.contextmanager
-def run_azurite(
-    location: str | Path | None = None, *, timeout: float = 60.0
-) -> Iterator[Azurite]:
+def run_azurite(location: str | Path | None = None, *, timeout: float = 60.0) -> Iterator[Azurite]:
     """Start Azurite's blob service on a free loopback port; stop it on exit.
 
     :param location: where Azurite keeps its data (a temporary folder by default).
@@ -95,9 +93,12 @@ def run_azurite(
         process = subprocess.Popen(
             [
                 str(executable),
-                "--blobHost", "127.0.0.1",
-                "--blobPort", str(port),
-                "--location", str(location),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--location",
+                str(location),
                 "--silent",
                 "--skipApiVersionCheck",
                 "--loose",
@@ -125,9 +126,7 @@ def _free_port() -> int:
         return port
 
 
-def _wait_for_port(
-    host: str, port: int, process: subprocess.Popen[bytes], timeout: float
-) -> None:
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

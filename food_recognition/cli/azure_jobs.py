@@ -1,9 +1,198 @@
-"""Azure subcommands (placeholder until its issue lands)."""
+"""``food-recognition azure submit | status | download``: training jobs on any compute target.
+
+``submit`` takes every configuration field as an option (as ``train`` does),
+builds a :class:`~food_recognition.compute.TrainingJob` and runs it on
+``--target`` (``local`` by default, ``azureml``, or a plugin's); ``--sweep
+FILE`` submits a sweep instead; ``--dry-run DIR`` writes the Azure ML job (or
+sweep) as YAML plus its code snapshot, which ``az ml job create --file
+DIR/job.yml`` accepts, and submits nothing.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
+
+from food_recognition.cli import CLIError
+from food_recognition.cli.config_args import add_config_arguments, config_from_args
+
+__all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    """Add nothing yet."""
+    """Add ``submit``, ``status`` and ``download`` to the ``azure`` group."""
+    submit = subparsers.add_parser(
+        "submit",
+        help="run a training job (or a sweep) on a compute target",
+        description="Run the training entry point on a compute target: 'local' (a subprocess "
+        "here), 'azureml' (an Azure ML cluster) or a plugin's. --dry-run writes the Azure ML "
+        "job YAML instead.",
+    )
+    submit.add_argument("--target", default="local", help="compute target (default: local)")
+    submit.add_argument(
+        "--data",
+        metavar="LOCATION",
+        help="a local folder, https://<account>.blob.core.windows.net/<container>/<prefix>, "
+        "azureml://datastores/... or azureml:<asset>:<version> (default: --data.path)",
+    )
+    submit.add_argument("--compute", default="gpu-cluster", help="the cluster on the target")
+    submit.add_argument("--nodes", type=int, default=1, help="machines (multi-worker if > 1)")
+    submit.add_argument("--environment", help="an Azure ML environment (azureml:<name>:<ver>)")
+    submit.add_argument("--experiment", default="food-recognition", help="experiment name")
+    submit.add_argument("--display-name", help="the run's name in the studio")
+    submit.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    submit.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable"
+    )
+    submit.add_argument("--data-mode", choices=("ro_mount", "download"), default="ro_mount")
+    submit.add_argument("--sweep", metavar="FILE", help="a sweep YAML file: submit a sweep")
+    submit.add_argument(
+        "--dry-run", metavar="DIR", help="write DIR/job.yml and DIR/code/; submit nothing"
+    )
+    submit.add_argument("--wait", action="store_true", help="follow the job's log until it ends")
+    submit.add_argument(
+        "--download", metavar="DIR", help="after --wait, fetch the model package into DIR"
+    )
+    _add_target_arguments(submit)
+    add_config_arguments(submit)
+    submit.set_defaults(handler=run_submit)
+
+    status = subparsers.add_parser(
+        "status", help="print a job's state", description="Print a submitted job's state."
+    )
+    status.add_argument("job_id", metavar="JOB", help="the id 'submit' printed")
+    status.add_argument("--target", default="local")
+    status.add_argument("--wait", action="store_true", help="wait until the job ends")
+    _add_target_arguments(status)
+    status.set_defaults(handler=run_status)
+
+    download = subparsers.add_parser(
+        "download",
+        help="fetch a finished job's model package",
+        description="Download a completed job's model package (a sweep: its best trial's).",
+    )
+    download.add_argument("job_id", metavar="JOB")
+    download.add_argument("dest", metavar="DIR", help="where to put it")
+    download.add_argument("--target", default="local")
+    _add_target_arguments(download)
+    download.set_defaults(handler=run_download)
+
+
+def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("compute target options")
+    group.add_argument("--root", default="runs", help="local target: the runs folder")
+    group.add_argument("--subscription", help="azureml: subscription id")
+    group.add_argument("--resource-group", help="azureml: resource group")
+    group.add_argument("--workspace", help="azureml: workspace name")
+    group.add_argument("--workspace-config", metavar="FILE", help="azureml: a config.json")
+    group.add_argument(
+        "--target-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an option for the target's factory (third-party targets)",
+    )
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    """Build the job and submit it (or write its YAML)."""
+    from food_recognition.compute import TrainingJob
+
+    config = config_from_args(args)
+    job = TrainingJob(
+        config,
+        data=args.data,
+        target=args.target,
+        compute=args.compute,
+        nodes=args.nodes,
+        environment=args.environment,
+        experiment_name=args.experiment,
+        display_name=args.display_name,
+        tags=_pairs(args.tag, "--tag"),
+        environment_variables=_pairs(args.env, "--env"),
+        data_mode=args.data_mode,
+    )
+    sweep = None
+    if args.sweep:
+        from food_recognition.azure.jobs import load_sweep
+
+        sweep = load_sweep(args.sweep)
+        sweep.check(config)
+    if args.dry_run:
+        from food_recognition.azure.jobs import write_job_yaml
+
+        path = write_job_yaml(job, args.dry_run, sweep=sweep)
+        print(f"wrote {path}; submit it with: az ml job create --file {path}")
+        return 0
+    target = _target(args)
+    if sweep is not None:
+        submit_sweep = getattr(target, "submit_sweep", None)
+        if submit_sweep is None:
+            raise CLIError(f"target {args.target!r} cannot run sweeps; use --target azureml")
+        handle = submit_sweep(job, sweep)
+    else:
+        handle = target.submit(job)
+    print(json.dumps({"target": handle.target, "job_id": handle.job_id, **handle.details}))
+    if not args.wait:
+        return 0
+    for line in target.stream_logs(handle):
+        sys.stdout.write(line)
+    status = target.wait(handle)
+    print(f"{handle.job_id}: {status.state} {status.message}".rstrip())
+    if status.succeeded and args.download:
+        print(target.download_outputs(handle, args.download))
+    return 0 if status.succeeded else 1
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the job's state (exit 1 if it failed or was canceled)."""
+    from food_recognition.compute import JobHandle
+
+    target = _target(args)
+    handle = JobHandle(args.target, args.job_id)
+    status = target.wait(handle) if args.wait else target.status(handle)
+    print(f"{args.job_id}: {status.state} {status.message}".rstrip())
+    return 1 if status.done and not status.succeeded else 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    """Fetch the model package and print where it is."""
+    from food_recognition.compute import JobFailedError, JobHandle
+
+    target = _target(args)
+    try:
+        path = target.download_outputs(JobHandle(args.target, args.job_id), Path(args.dest))
+    except JobFailedError as error:
+        raise CLIError(str(error)) from error
+    print(path)
+    return 0
+
+
+def _target(args: argparse.Namespace) -> Any:
+    from food_recognition.compute import get_target
+
+    options: dict[str, Any] = dict(_pairs(args.target_option, "--target-option"))
+    if args.target == "local":
+        options.setdefault("root", args.root)
+    elif args.target == "azureml":
+        workspace = {
+            "subscription_id": args.subscription,
+            "resource_group": args.resource_group,
+            "workspace_name": args.workspace,
+            "config_path": args.workspace_config,
+        }
+        options.update({k: v for k, v in workspace.items() if v})
+    return get_target(args.target, **options)
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    result = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CLIError(f"{flag} {item!r}: expected NAME=VALUE")
+        result[key] = value
+    return result

@@ -16,21 +16,34 @@ def register(subparsers: Any) -> None:
         "local compute target -> evaluation with and without TTA -> azmlinfsrv -> one photo "
         "classified over HTTP. No Azure account needed; --azure uses a real workspace.",
     )
-    parser.add_argument("--workdir", type=Path, default=Path("demo-output"),
-                        help="where everything is written (default: demo-output)")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="a Food-101 (or class-folder) data set instead of the digits sample")
-    parser.add_argument("--azure", action="store_true",
-                        help="upload to AZURE_STORAGE_ACCOUNT_URL and train on the Azure ML "
-                        "workspace in config.json")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("demo-output"),
+        help="where everything is written (default: demo-output)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="a Food-101 (or class-folder) data set instead of the digits sample",
+    )
+    parser.add_argument(
+        "--azure",
+        action="store_true",
+        help="upload to AZURE_STORAGE_ACCOUNT_URL and train on the Azure ML "
+        "workspace in config.json",
+    )
     parser.add_argument("--compute", default="gpu-cluster", help="Azure ML cluster (--azure)")
     parser.add_argument("--backbone", default="mobilenet_v3_small")
     parser.add_argument("--weights", default=None, help="none, imagenet, or a weights file")
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-per-class", type=int, default=None)
-    parser.add_argument("--tta", default="flip", help="TTA policy evaluated and served")
+    parser.add_argument("--tta", default=None,
+                        help="TTA policy evaluated and served (default: flip for photos, "
+                        "five_crop for the digits sample)")
     parser.add_argument("--no-serve", action="store_true", help="skip the inference server")
     parser.set_defaults(handler=run)
 

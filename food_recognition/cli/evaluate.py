@@ -1,9 +1,247 @@
-"""``food-recognition evaluate``: placeholder until its issue lands."""
+"""``food-recognition evaluate``, ``predict`` and ``backbones``.
+
+``evaluate`` scores a model package on a data set's split (with and without
+TTA) and writes ``evaluation.json`` and the plots into the package;
+``predict`` classifies image files; ``backbones`` lists the registered
+backbones. Heavy imports happen inside the handlers, so ``--help`` stays fast.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from food_recognition.config import TTAConfig
+    from food_recognition.package import ModelPackage
+
+__all__ = ["register", "run_backbones", "run_evaluate", "run_predict"]
+
+SPLITS = ("test", "validation", "train")
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``evaluate`` subcommand (nothing yet)."""
+    """Add the ``evaluate``, ``predict`` and ``backbones`` subcommands.
+
+    :param subparsers: the ``add_subparsers()`` object of the main parser.
+    """
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="score a model package on a data set (accuracy, top-5, log loss, plots)",
+        description="Evaluate a model package on a split of a data set, with and without "
+        "test-time augmentation, and write evaluation.json and plots/*.png into the package.",
+    )
+    evaluate.add_argument("package", metavar="PACKAGE", help="the model package folder")
+    evaluate.add_argument("--data", required=True, metavar="PATH", help="the data-set folder")
+    evaluate.add_argument("--split", choices=SPLITS, default="test", help="default: test")
+    evaluate.add_argument(
+        "--tta",
+        metavar="POLICY",
+        help="also evaluate with this TTA policy (default: the package's own policy, "
+        "unless it is identity)",
+    )
+    evaluate.add_argument(
+        "--tta-threshold",
+        type=float,
+        metavar="X",
+        help="adaptive TTA: extra views only for images whose top probability is below X",
+    )
+    evaluate.add_argument(
+        "--tta-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a TTA policy option, e.g. passes=10 (repeatable)",
+    )
+    evaluate.add_argument("--no-tta", action="store_true", help="single-view evaluation only")
+    evaluate.add_argument("--batch-size", type=int, default=32, help="default: 32")
+    evaluate.add_argument(
+        "--no-save", action="store_true", help="print only; write nothing into the package"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.set_defaults(handler=run_evaluate)
+
+    predict = subparsers.add_parser(
+        "predict",
+        help="classify image files with a model package",
+        description="Print the top-k classes of each image. An image that cannot be read "
+        "gets one line 'error: FILE: REASON' and the exit code is 1.",
+    )
+    predict.add_argument("package", metavar="PACKAGE", help="the model package folder")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    predict.add_argument("--top-k", type=int, default=5, help="classes per image (default: 5)")
+    predict.add_argument("--json", action="store_true", help="print JSON lines for scripts")
+    predict.set_defaults(handler=run_predict)
+
+    backbones = subparsers.add_parser(
+        "backbones",
+        help="list the registered backbones",
+        description="List the backbones built-in and installed plugins register.",
+    )
+    backbones.add_argument(
+        "pattern", nargs="?", default="*", metavar="PATTERN", help="e.g. 'efficientnet*'"
+    )
+    backbones.set_defaults(handler=run_backbones)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a package on a split and print the report.
+
+    :param args: the parsed options.
+    :returns: the exit code.
+    """
+    import attrs
+
+    from food_recognition.cli import CLIError
+    from food_recognition.datasets import DatasetLayoutError, load_dataset_from_config
+    from food_recognition.evaluation import EvaluationError, evaluate
+
+    package = _load(args.package)
+    try:
+        dataset = load_dataset_from_config(attrs.evolve(package.config.data, path=args.data))
+    except DatasetLayoutError as error:
+        raise CLIError(str(error)) from error
+    split = getattr(dataset, args.split)
+    tta = _tta_config(args, package)
+    try:
+        report = evaluate(
+            package,
+            split,
+            batch_size=args.batch_size,
+            tta=tta,
+            save=not args.no_save,
+            split_name=args.split,
+        )
+    except EvaluationError as error:
+        raise CLIError(str(error)) from error
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    print(report.summary())
+    for pair in report.final.most_confused[:5]:
+        print(f"  confused: {pair.true_class} -> {pair.predicted_class} ({pair.count} images)")
+    if report.plots:
+        print(f"plots: {Path(next(iter(report.plots.values()))).parent}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Print the top-k classes of each image; bad images get one error line.
+
+    :param args: the parsed options.
+    :returns: 0, or 1 when any image could not be read.
+    """
+    import numpy as np
+
+    from food_recognition.cli import CLIError
+    from food_recognition.datasets.images import ImageError, load_image_bytes
+    from food_recognition.datasets.pipeline import eval_transform
+
+    if args.top_k < 1:
+        raise CLIError(f"--top-k {args.top_k}: must be at least 1")
+    package = _load(args.package)
+    top_k = min(args.top_k, package.num_classes)
+    failed = 0
+    for name in args.images:
+        try:
+            pixels = load_image_bytes(Path(name).read_bytes())
+        except (OSError, ImageError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            print(f"error: {name}: {reason}", file=sys.stderr)
+            failed += 1
+            continue
+        image = np.asarray(eval_transform(pixels, package.input_size))[None]
+        probabilities = package.predict(image)[0]
+        best = np.argsort(-probabilities)[:top_k]
+        if args.json:
+            row = {
+                "image": name,
+                "predictions": [
+                    {
+                        "class": package.classes[i],
+                        "label": package.human_labels[i],
+                        "probability": float(probabilities[i]),
+                    }
+                    for i in best
+                ],
+            }
+            print(json.dumps(row))
+            continue
+        print(name)
+        for rank, i in enumerate(best, start=1):
+            print(f"  {rank}. {package.human_labels[i]:<30} {100 * probabilities[i]:6.2f}%")
+    return 1 if failed else 0
+
+
+def run_backbones(args: argparse.Namespace) -> int:
+    """Print the backbone table: name, input size, preprocessing, plugin, description.
+
+    :param args: the parsed options.
+    :returns: the exit code (1 when nothing matches the pattern).
+    """
+    from food_recognition.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    register = manager.backbones
+    origins = dict(manager.plugins())
+    names = register.names(args.pattern)
+    if not names:
+        print(f"no backbone matches {args.pattern!r}; available: {', '.join(register.names())}")
+        return 1
+    rows = [("name", "input", "preprocessing", "plugin", "description")]
+    for name in names:
+        spec = register.get(name)
+        owner = register.owner(name)
+        origin = origins.get(owner, "registered in code")
+        plugin = origin if origin == "built-in" else f"{owner} ({origin})"
+        rows.append(
+            (name, str(spec.default_input_size), spec.preprocessing, plugin, spec.description)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[4]]).rstrip())
+    return 0
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _load(path: str) -> ModelPackage:
+    from food_recognition.cli import CLIError
+    from food_recognition.package import PackageError, load_package
+
+    try:
+        return load_package(path)
+    except PackageError as error:
+        raise CLIError(str(error)) from error
+
+
+def _tta_config(args: argparse.Namespace, package: ModelPackage) -> TTAConfig | None:
+    import attrs
+
+    from food_recognition.cli import CLIError
+    from food_recognition.config import with_overrides
+
+    if args.no_tta:
+        return None
+    config = package.config.tta
+    overrides: dict[str, Any] = {}
+    if args.tta is not None:
+        overrides["policy"] = args.tta
+        if args.tta != config.policy:
+            config = attrs.evolve(config, options={})
+    if args.tta_threshold is not None:
+        overrides["threshold"] = args.tta_threshold
+    for item in args.tta_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CLIError(f"--tta-option {item!r}: expected NAME=VALUE, e.g. passes=10")
+        overrides[f"options.{key.strip()}"] = value
+    config = with_overrides(config, overrides) if overrides else config
+    if config.policy == "identity" and args.tta is None:
+        return None
+    return config

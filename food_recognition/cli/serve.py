@@ -1,9 +1,144 @@
-"""``food-recognition serve``: placeholder until its issue lands."""
+"""``food-recognition serve PACKAGE`` (Azure ML's inference server) and ``export PACKAGE DIR``.
+
+Runs :mod:`food_recognition.serving.score` (the scoring script an Azure ML
+endpoint runs) under ``azmlinfsrv`` on a loopback port: ``POST /score`` with
+image bytes, ``GET /`` for liveness/readiness. It prints the scoring URI once
+the model is loaded, and exits with an error if the package cannot be loaded.
+"""
 
 from __future__ import annotations
 
+import argparse
+import signal
+import sys
 from typing import Any
+
+from food_recognition.cli import CLIError
+
+__all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``serve`` subcommand (nothing yet)."""
+    """Add the ``serve`` subcommand."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a model package locally (Azure ML's inference server)",
+        description="Serve a model package with azmlinfsrv running the same scoring script as "
+        "an Azure ML endpoint. POST image bytes (JPEG, PNG, WebP) or JSON "
+        '{"image": "<base64>"} to /score; GET / answers once the model is loaded.',
+    )
+    parser.add_argument("package", metavar="PACKAGE", help="a model package folder")
+    parser.add_argument("--port", type=int, default=5001, help="TCP port (default: 5001)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default: 127.0.0.1, loopback only; 0.0.0.0 for every one)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes, each with its own model"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds one request may take (default: 60)"
+    )
+    parser.add_argument("--max-bytes", type=int, help="largest image in bytes")
+    parser.add_argument("--max-pixels", type=int, help="largest image in pixels")
+    parser.add_argument("--blob-account-url", help="storage account that blob requests read from")
+    parser.add_argument(
+        "--blob-containers",
+        help="comma-separated containers blob requests may name (none by default)",
+    )
+    parser.set_defaults(handler=run_serve)
+
+    export = subparsers.add_parser(
+        "export",
+        help="export a model package to SavedModel, ONNX or LiteRT",
+        description="Export a package's model (preprocessing inside) and check each export "
+        "gives the package's probabilities.",
+    )
+    export.add_argument("package", metavar="PACKAGE", help="a model package folder")
+    export.add_argument("out", metavar="DIR", help="where to write the exports")
+    export.add_argument(
+        "--format",
+        action="append",
+        choices=("saved_model", "onnx", "litert"),
+        help="a format (repeat for several; default: all three)",
+    )
+    export.set_defaults(handler=run_export)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Start the server, wait until the model is loaded, then serve until interrupted."""
+    from food_recognition.serving.scoring import (
+        ENV_BLOB_ACCOUNT_URL,
+        ENV_BLOB_CONTAINERS,
+        ENV_MAX_BYTES,
+        ENV_MAX_PIXELS,
+        ModelDirError,
+        find_package_dir,
+    )
+    from food_recognition.serving.server import LocalServer, ServerError
+
+    try:
+        package = find_package_dir(args.package)
+    except ModelDirError as error:
+        raise CLIError(str(error)) from None
+    if not 1 <= args.port <= 65535:
+        raise CLIError(f"--port {args.port} is not a TCP port (1 to 65535)")
+    if args.workers < 1:
+        raise CLIError("--workers must be at least 1")
+    env: dict[str, str] = {}
+    for value, name in (
+        (args.max_bytes, ENV_MAX_BYTES),
+        (args.max_pixels, ENV_MAX_PIXELS),
+        (args.blob_account_url, ENV_BLOB_ACCOUNT_URL),
+        (args.blob_containers, ENV_BLOB_CONTAINERS),
+    ):
+        if value is not None:
+            env[name] = str(value)
+    server = LocalServer(
+        package,
+        port=args.port,
+        host=args.host,
+        workers=args.workers,
+        env=env,
+        timeout_s=args.timeout,
+        echo=True,
+    )
+    server.start()
+    try:
+        server.wait_ready()
+    except ServerError as error:
+        server.stop()
+        raise CLIError(str(error)) from None
+    except BaseException:
+        server.stop()
+        raise
+    print(f"serving {package} at {server.scoring_uri} (health: {server.health_uri})", flush=True)
+    print("press Ctrl-C to stop", file=sys.stderr, flush=True)
+    # A plain SIGTERM would end this process without stopping the server's own process group.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+        return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export the package and print each format's path and its distance from the package."""
+    from food_recognition.export import ExportError, export_package
+    from food_recognition.package import PackageError
+
+    try:
+        results = export_package(
+            args.package, args.out, formats=args.format or ("saved_model", "onnx", "litert")
+        )
+    except (ExportError, PackageError) as error:
+        raise CLIError(str(error)) from None
+    for result in results:
+        print(f"{result.format}: {result.path} (max |diff| {result.max_abs_diff:.1e})")
+    return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -1,0 +1,230 @@
+"""The ``azureml`` compute target, and the one explicit call that creates a GPU cluster.
+
+:class:`AzureMLTarget` submits a :class:`~food_recognition.compute.TrainingJob`
+as an Azure ML v2 command job (or, with :meth:`AzureMLTarget.submit_sweep`,
+a sweep job) through ``MLClient.jobs.create_or_update``, follows it, and
+downloads its ``model`` output: the same model package folder the ``local``
+target leaves. :func:`create_cluster` creates or updates an AmlCompute
+cluster; submitting never creates one as a side effect.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from food_recognition.azure.jobs.build import MODEL_OUTPUT, build_command, build_sweep
+from food_recognition.azure.jobs.sweep import SweepSpec
+from food_recognition.compute.job import PACKAGE_DIR, TrainingJob, write_snapshot
+from food_recognition.compute.target import (
+    JobFailedError,
+    JobHandle,
+    JobStatus,
+    poll_until_done,
+)
+
+__all__ = ["AzureMLTarget", "create_cluster", "service_state_to_job_state"]
+
+_STATES = {
+    "notstarted": "queued",
+    "queued": "queued",
+    "preparing": "preparing",
+    "provisioning": "preparing",
+    "starting": "preparing",
+    "running": "running",
+    "finalizing": "running",
+    "cancelrequested": "running",
+    "completed": "completed",
+    "finished": "completed",
+    "failed": "failed",
+    "notresponding": "failed",
+    "canceled": "canceled",
+}
+
+
+def service_state_to_job_state(state: str | None) -> str:
+    """Azure ML's job status (``Completed``, ``NotStarted``, ...) as one of our job states."""
+    return _STATES.get((state or "").replace("_", "").lower(), "running")
+
+
+class AzureMLTarget:
+    """Training jobs on an Azure ML workspace.
+
+    :param ml_client: an ``MLClient``; ``None`` builds one with
+        :func:`food_recognition.azure.workspace.get_ml_client` from ``workspace``.
+    :param environment: an ``Environment`` entity or an ``azureml:`` reference
+        used when a job names none; ``None``: the library's default GPU environment.
+    :param workspace: ``subscription_id``, ``resource_group``, ``workspace_name``,
+        ``config_path``, ``credential`` for :func:`~food_recognition.azure.workspace.get_ml_client`.
+    """
+
+    name = "azureml"
+
+    #: Seconds between status reads while streaming.
+    poll_seconds = 10.0
+
+    def __init__(self, ml_client: Any = None, environment: Any = None, **workspace: Any) -> None:
+        if ml_client is None:
+            from food_recognition.azure.workspace import get_ml_client
+
+            ml_client = get_ml_client(**workspace)
+        self.ml_client = ml_client
+        self.environment = environment
+
+    def submit(self, job: TrainingJob) -> JobHandle:
+        """Submit ``job`` as a command job.
+
+        :returns: the handle (``details["studio_url"]`` links to the run).
+        """
+        with tempfile.TemporaryDirectory(prefix="food-recognition-code-") as tmp:
+            code = write_snapshot(job, Path(tmp) / "code")
+            node = build_command(job, code, environment=self._environment(job))
+            created = self.ml_client.jobs.create_or_update(
+                node, experiment_name=job.experiment_name
+            )
+        return self._handle(created, "command")
+
+    def submit_sweep(self, job: TrainingJob, sweep: SweepSpec) -> JobHandle:
+        """Submit a sweep whose trials run ``job`` with the swept fields set.
+
+        :raises food_recognition.azure.jobs.SweepError: before anything is sent,
+            if the sweep does not fit ``job.config``.
+        """
+        sweep.check(job.config)
+        with tempfile.TemporaryDirectory(prefix="food-recognition-code-") as tmp:
+            code = write_snapshot(job, Path(tmp) / "code")
+            node = build_sweep(job, sweep, code, environment=self._environment(job))
+            created = self.ml_client.jobs.create_or_update(
+                node, experiment_name=job.experiment_name
+            )
+        return self._handle(created, "sweep")
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        """The job's state, from the service."""
+        raw = self.ml_client.jobs.get(handle.job_id).status
+        state = str(getattr(raw, "value", raw) or "")
+        return JobStatus(service_state_to_job_state(state), state, state)
+
+    def stream_logs(self, handle: JobHandle) -> Iterator[str]:
+        """Yield a line at each change of the job's state, until it ends.
+
+        The full driver log is in the studio (``details["studio_url"]``) and
+        ``ml_client.jobs.stream(name)`` prints it to the terminal.
+        """
+        url = handle.details.get("studio_url")
+        if url:
+            yield f"{handle.job_id}: {url}\n"
+        last = ""
+        while True:
+            status = self.status(handle)
+            if status.service_state != last:
+                last = status.service_state
+                yield f"{handle.job_id}: {last}\n"
+            if status.done:
+                return
+            time.sleep(self.poll_seconds)
+
+    def download_outputs(self, handle: JobHandle, dest: str | Path) -> Path:
+        """Download the model package (for a sweep: the best trial's).
+
+        :returns: the package folder, ``dest/named-outputs/model/package``.
+        :raises JobFailedError: the job has not completed.
+        """
+        status = self.status(handle)
+        if not status.succeeded:
+            raise JobFailedError(
+                f"Azure ML job {handle.job_id} is {status.service_state}; there is no model "
+                f"package to download ({handle.details.get('studio_url', '')})"
+            )
+        name = handle.job_id
+        kind = handle.details.get("kind") or getattr(self.ml_client.jobs.get(name), "type", "")
+        if kind == "sweep":
+            name = self.best_trial(handle)
+        dest = Path(dest)
+        self.ml_client.jobs.download(name, download_path=str(dest), output_name=MODEL_OUTPUT)
+        return dest / "named-outputs" / MODEL_OUTPUT / PACKAGE_DIR
+
+    def wait(self, handle: JobHandle, *, timeout: float | None = None) -> JobStatus:
+        """Poll the service until the job ends.
+
+        :raises food_recognition.compute.JobTimeoutError: not done after ``timeout`` seconds.
+        """
+        return poll_until_done(
+            lambda: self.status(handle), timeout=timeout, interval=5.0, max_interval=60.0
+        )
+
+    def best_trial(self, handle: JobHandle) -> str:
+        """The name of a finished sweep's best trial.
+
+        :raises JobFailedError: the service has not named one (the sweep is
+            not finished, or no trial logged the primary metric).
+        """
+        sweep = self.ml_client.jobs.get(handle.job_id)
+        properties = getattr(sweep, "properties", None) or {}
+        best = properties.get("best_child_run_id")
+        if not best:
+            raise JobFailedError(
+                f"sweep {handle.job_id} names no best trial yet; wait for it to finish, and "
+                "check that its trials log the primary metric"
+            )
+        return str(best)
+
+    def _environment(self, job: TrainingJob) -> Any:
+        return job.environment or self.environment
+
+    def _handle(self, created: Any, kind: str) -> JobHandle:
+        details = {"kind": kind}
+        url = getattr(created, "studio_url", None)
+        if url:
+            details["studio_url"] = str(url)
+        return JobHandle(self.name, str(created.name), details)
+
+
+def create_cluster(
+    ml_client: Any,
+    name: str,
+    *,
+    vm_size: str = "Standard_NC6s_v3",
+    max_nodes: int = 4,
+    min_nodes: int = 0,
+    low_priority: bool = False,
+    idle_seconds: int = 1800,
+    wait: bool = True,
+) -> Any:
+    """Create (or update) an AmlCompute cluster for training.
+
+    Never called by submission: a cluster costs money while it has nodes, so
+    creating one is a decision made once, explicitly. With ``min_nodes=0`` it
+    scales to nothing when idle.
+
+    :param ml_client: the workspace's ``MLClient``.
+    :param name: the cluster's name (what :attr:`TrainingJob.compute` refers to).
+    :param vm_size: the VM size (a GPU size: ``Standard_NC6s_v3``, ``Standard_NC4as_T4_v3``, ...).
+    :param max_nodes: the most nodes it scales to.
+    :param min_nodes: the nodes it keeps when idle.
+    :param low_priority: use low-priority (spot) VMs: cheaper, can be preempted.
+    :param idle_seconds: idle time before a node is released.
+    :param wait: block until the service has created it.
+    :returns: the ``AmlCompute`` entity (or the poller when ``wait`` is ``False``).
+    :raises ValueError: ``min_nodes`` above ``max_nodes`` or below 0.
+    """
+    from azure.ai.ml.entities import AmlCompute
+
+    if not 0 <= min_nodes <= max_nodes or max_nodes < 1:
+        raise ValueError(
+            f"min_nodes={min_nodes}, max_nodes={max_nodes}: need 0 <= min_nodes <= max_nodes, "
+            "max_nodes >= 1"
+        )
+    cluster = AmlCompute(
+        name=name,
+        size=vm_size,
+        min_instances=min_nodes,
+        max_instances=max_nodes,
+        idle_time_before_scale_down=idle_seconds,
+        tier="low_priority" if low_priority else "dedicated",
+    )
+    poller = ml_client.compute.begin_create_or_update(cluster)
+    return poller.result() if wait else poller

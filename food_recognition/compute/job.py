@@ -1,0 +1,278 @@
+"""The training job spec: one run of the training entry point, wherever it runs.
+
+A :class:`TrainingJob` is plain data: the :class:`~food_recognition.config.RunConfig`,
+where the images are (:class:`DataLocation`), the compute target by name, the
+node count, the environment, the experiment name, tags and environment
+variables. It renders to **one command line** of the library's training entry
+point, and every compute target runs exactly that line:
+
+>>> from food_recognition.config import RunConfig
+>>> job = TrainingJob(RunConfig(), data="data/food-101")
+>>> print(job.command(data_path="${{inputs.data}}", output="${{outputs.model}}"))
+... # doctest: +NORMALIZE_WHITESPACE
+python -m food_recognition.training --config run.yaml
+    --output ${{outputs.model}} --data.path ${{inputs.data}}
+
+The configuration travels as a YAML file (``run.yaml``) in the job's code
+snapshot (:func:`write_snapshot`), next to a copy of this package: the command
+line stays short and readable, the whole configuration is one reviewable file
+in the job's record, and only what differs per run is an option on the line:
+the data path (the mounted input on Azure), the output folder, and in a sweep
+the swept fields (``--model.input_size ${{search_space.model__input_size}}``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import attrs
+
+from food_recognition.config import ConfigError, Options, RunConfig, save_yaml, with_overrides
+
+__all__ = [
+    "CONFIG_FILE",
+    "DATA_KINDS",
+    "ENTRY_POINT_MODULE",
+    "PACKAGE_DIR",
+    "DataLocation",
+    "JobSpecError",
+    "TrainingJob",
+    "join_command",
+    "write_snapshot",
+]
+
+#: The module every compute target runs (``python -m food_recognition.training``).
+ENTRY_POINT_MODULE = "food_recognition.training"
+
+#: The configuration file's name inside a job's code snapshot.
+CONFIG_FILE = "run.yaml"
+
+#: The model package's folder inside the entry point's ``--output`` folder (which
+#: also holds checkpoints and a local MLflow store); training's ``PACKAGE_DIR``.
+PACKAGE_DIR = "package"
+
+#: ``local``: a folder here; ``blob``: ``https://<account>.blob.core.windows.net/<container>/<prefix>``;
+#: ``azureml``: an ``azureml://`` datastore path or an ``azureml:<name>:<version>`` data asset.
+DATA_KINDS = ("local", "blob", "azureml")
+
+_BLOB_URL = re.compile(
+    r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.(?P<suffix>[a-z0-9.\-]+)/"
+    r"(?P<container>[a-z0-9](?:[a-z0-9\-]{1,61}[a-z0-9])?)(?:/(?P<prefix>.*))?$"
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLACEHOLDER = re.compile(r"\$\{\{[A-Za-z0-9_.]+\}\}")
+_DATA_MODES = ("ro_mount", "download")
+
+
+class JobSpecError(ConfigError):
+    """A training job spec is not allowed; the message names the field and the fix."""
+
+
+@attrs.define(frozen=True)
+class DataLocation:
+    """Where a job's images are: a local folder, a Blob container path or an Azure ML URI.
+
+    Build one with :meth:`parse`:
+
+    >>> DataLocation.parse("https://acct.blob.core.windows.net/food/food-101").kind
+    'blob'
+    >>> DataLocation.parse("azureml:food101:1").kind
+    'azureml'
+    >>> DataLocation.parse("data/food-101").kind
+    'local'
+
+    :param uri: the location as given (a local path is made absolute).
+    :param kind: one of :data:`DATA_KINDS`.
+    """
+
+    uri: str
+    kind: str = attrs.field(validator=attrs.validators.in_(DATA_KINDS))
+
+    @classmethod
+    def parse(cls, value: str | Path | DataLocation) -> DataLocation:
+        """Recognise what ``value`` names.
+
+        :param value: a local folder, ``https://<account>.blob.core.windows.net/<container>/<prefix>``,
+            ``azureml://datastores/<name>/paths/<prefix>`` or ``azureml:<asset>:<version>``.
+        :returns: the location.
+        :raises JobSpecError: a URL that is neither a Blob container path nor an Azure ML URI.
+        """
+        if isinstance(value, DataLocation):
+            return value
+        text = str(value)
+        if text.startswith("azureml:"):
+            return cls(text, "azureml")
+        if text.startswith(("http://", "https://")):
+            if not _BLOB_URL.match(text):
+                raise JobSpecError(
+                    f"data location {text!r} is not a Blob container path; expected "
+                    "https://<account>.blob.core.windows.net/<container>/<prefix>"
+                )
+            return cls(text.rstrip("/"), "blob")
+        if "://" in text:
+            raise JobSpecError(
+                f"data location {text!r}: unsupported scheme; use a local folder, "
+                "https://<account>.blob.core.windows.net/<container>/<prefix>, "
+                "azureml://datastores/<name>/paths/<prefix> or azureml:<asset>:<version>"
+            )
+        return cls(str(Path(text).expanduser().absolute()), "local")
+
+
+def _data(value: Any) -> DataLocation | None:
+    return None if value is None else DataLocation.parse(value)
+
+
+def _str_map(value: Any) -> Mapping[str, str]:
+    # Options is an immutable, hashable mapping, so a frozen spec hashes.
+    return cast(Mapping[str, str], Options({str(k): str(v) for k, v in dict(value or {}).items()}))
+
+
+def _check_env_names(_inst: Any, _attr: Any, value: Mapping[str, str]) -> None:
+    for name in value:
+        if not _ENV_NAME.match(name):
+            raise JobSpecError(
+                f"environment variable name {name!r} is not valid: use letters, digits "
+                "and '_', not starting with a digit"
+            )
+
+
+def _check_nodes(_inst: Any, _attr: Any, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise JobSpecError(f"TrainingJob.nodes={value!r} must be a whole number >= 1")
+
+
+def _check_name(_inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise JobSpecError(f"TrainingJob.{attribute.name}={value!r} must be a non-empty string")
+
+
+@attrs.define(frozen=True)
+class TrainingJob:
+    """One training run, described once, for any compute target.
+
+    :param config: the run's configuration.
+    :param data: where the images are (a :class:`DataLocation` or a string
+        :meth:`DataLocation.parse` accepts); ``None`` uses ``config.data.path``.
+        On Azure ML it is mounted (or downloaded) as a ``uri_folder`` input.
+    :param target: the compute target plugin's name (``local``, ``azureml``, ...).
+    :param compute: the cluster on the target (Azure ML: the AmlCompute name);
+        the ``local`` target ignores it.
+    :param nodes: machines to train on; more than one uses TensorFlow's
+        multi-worker distribution (Azure ML sets ``TF_CONFIG`` on each node).
+    :param environment: an Azure ML environment reference
+        (``azureml:<name>:<version>`` or ``azureml:<name>@latest``); ``None``
+        builds the library's pinned GPU environment.
+    :param experiment_name: groups runs in Azure ML and MLflow.
+    :param display_name: the run's name in the studio; ``None`` lets the service choose.
+    :param tags: string tags on the job.
+    :param environment_variables: set in the training process (never put secrets here:
+        they are stored in the job's record).
+    :param data_mode: ``ro_mount`` (stream the files) or ``download`` (copy them
+        to the node's disk first; faster epochs on many small images).
+    """
+
+    config: RunConfig = attrs.field(validator=attrs.validators.instance_of(RunConfig))
+    data: DataLocation | None = attrs.field(default=None, converter=_data)
+    target: str = attrs.field(default="local", validator=_check_name)
+    compute: str = attrs.field(default="gpu-cluster", validator=_check_name)
+    nodes: int = attrs.field(default=1, validator=_check_nodes)
+    environment: str | None = attrs.field(default=None, validator=_check_name)
+    experiment_name: str = attrs.field(default="food-recognition", validator=_check_name)
+    display_name: str | None = attrs.field(default=None, validator=_check_name)
+    tags: Mapping[str, str] = attrs.field(factory=dict, converter=_str_map)
+    environment_variables: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_str_map, validator=_check_env_names
+    )
+    data_mode: str = attrs.field(default="ro_mount", validator=attrs.validators.in_(_DATA_MODES))
+
+    @property
+    def data_location(self) -> DataLocation:
+        """:attr:`data`, or ``config.data.path`` when that is ``None``."""
+        return self.data if self.data is not None else DataLocation.parse(self.config.data.path)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> TrainingJob:
+        """A copy whose config has values set by dotted path (``{"training.epochs": 3}``).
+
+        :raises food_recognition.config.ConfigError: a path or value the config refuses.
+        """
+        return attrs.evolve(self, config=with_overrides(self.config, overrides))
+
+    def command_line(
+        self,
+        *,
+        data_path: str,
+        output: str,
+        config_path: str = CONFIG_FILE,
+        options: Mapping[str, str] | None = None,
+        python: str = "python",
+    ) -> list[str]:
+        """The entry point's command line as an argument list.
+
+        :param data_path: the data folder as the running process sees it
+            (``${{inputs.data}}`` on Azure ML).
+        :param output: where the model package goes (``${{outputs.model}}``).
+        :param config_path: the configuration file, relative to the working folder.
+        :param options: more fields to set, by dotted path (a sweep's swept
+            fields): ``--section.field VALUE``, or ``--set section.options.NAME=VALUE``
+            for a policy option.
+        :param python: the interpreter to run.
+        :returns: the arguments, the interpreter first.
+        """
+        argv = [python, "-m", ENTRY_POINT_MODULE, "--config", config_path, "--output", output]
+        argv += ["--data.path", data_path]
+        for path, value in (options or {}).items():
+            if ".options." in path:
+                argv += ["--set", f"{path}={value}"]
+            else:
+                argv += [f"--{path}", value]
+        return argv
+
+    def command(self, **kwargs: Any) -> str:
+        """:meth:`command_line` joined into one shell line (what the Azure ML job runs).
+
+        ``${{...}}`` placeholders are left unquoted so the service substitutes them.
+        """
+        return join_command(self.command_line(**kwargs))
+
+
+def join_command(argv: Sequence[str]) -> str:
+    """Join arguments into a shell line, quoting those that need it.
+
+    ``${{...}}`` placeholders are left as they are, so the service substitutes them.
+    """
+    return " ".join(_quote(arg) for arg in argv)
+
+
+def _quote(arg: str) -> str:
+    plain = _PLACEHOLDER.sub("x", arg)
+    return arg if plain and shlex.quote(plain) == plain else shlex.quote(arg)
+
+
+def write_snapshot(job: TrainingJob, dest: str | Path) -> Path:
+    """Write the job's code snapshot: a copy of this package plus ``run.yaml``.
+
+    The snapshot is what a remote target uploads and runs from, so the code
+    that runs there is the code here, whatever version the environment installed.
+
+    :param job: the job whose configuration goes into ``run.yaml``.
+    :param dest: the folder to fill (created; must be empty if it exists).
+    :returns: ``dest``.
+    :raises JobSpecError: ``dest`` exists and is not empty.
+    """
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise JobSpecError(f"snapshot folder {dest} is not empty; pass a new or empty folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    package = Path(__file__).resolve().parents[1]
+    shutil.copytree(
+        package,
+        dest / package.name,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"),
+    )
+    save_yaml(job.config, dest / CONFIG_FILE)
+    return dest

@@ -1,0 +1,287 @@
+"""Downloading a data set: a Google Drive id or any URL, checked and safely extracted.
+
+>>> from food_recognition.datasets.download import download
+>>> root = download("https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz", "data")  # doctest: +SKIP
+>>> root  # doctest: +SKIP
+PosixPath('data/food-101')
+
+Transfers go through `gdown <https://github.com/wkentaro/gdown>`_, which
+follows Google Drive's confirmation pages for large files and, for any URL,
+shows progress and resumes an interrupted transfer with an HTTP ``Range``
+request (a ``<name><random>.part`` file next to the target holds the bytes so
+far; ``If-Range`` makes sure a changed remote file is not spliced onto old
+bytes). A server that refuses the range gets a clean retry from the first byte.
+
+An optional SHA-256 is verified; a mismatch removes the file and names both
+digests. Archives (zip, tar, tar.gz, tar.bz2, tar.xz) are extracted only after
+every entry has been checked: an absolute path, a ``..`` that climbs out of
+the target folder, a link pointing outside it, or a device file stops the
+extraction before anything is written, with the entry named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+import tarfile
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+__all__ = [
+    "ChecksumError",
+    "DownloadError",
+    "UnsafeArchiveError",
+    "download",
+    "extract_archive",
+    "sha256_of",
+]
+
+_DRIVE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
+
+
+class DownloadError(Exception):
+    """A download that could not finish; the message says why and what to try."""
+
+
+class ChecksumError(DownloadError):
+    """The downloaded file's SHA-256 is not the expected one (the file was removed)."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive entry would land outside the target folder; nothing was extracted."""
+
+
+def download(
+    source: str,
+    dest_dir: str | os.PathLike[str],
+    *,
+    sha256: str | None = None,
+    extract: bool = True,
+    quiet: bool = False,
+    retries: int = 3,
+) -> Path:
+    """Download ``source`` into ``dest_dir``, verify it, and extract it if it is an archive.
+
+    Running it again is cheap: a finished file is not downloaded again, and an
+    archive already extracted (same size and modification time) is not
+    extracted again.
+
+    :param source: an ``http(s)://`` URL (Google Drive links included) or a
+        Google Drive file id.
+    :param dest_dir: the folder to download (and extract) into; created if needed.
+    :param sha256: the expected SHA-256 of the file, hex; ``None`` skips the check.
+    :param extract: extract zip and tar archives.
+    :param quiet: no progress bar.
+    :param retries: reconnects (resuming) after a dropped transfer.
+    :returns: the extracted folder (the archive's single top-level folder when it
+        has one, else ``dest_dir``), or the downloaded file when it is not an
+        archive or ``extract`` is false.
+    :raises DownloadError: the transfer failed (a partial file is kept for resuming).
+    :raises ChecksumError: the SHA-256 does not match.
+    :raises UnsafeArchiveError: an archive entry would escape ``dest_dir``.
+    :raises ValueError: ``source`` is neither a URL nor a Drive id.
+    """
+    import gdown
+    import requests
+
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    url, filename = _resolve(source)
+    # Drive names the file in its response; other URLs by their last path segment.
+    output = str(dest / filename) if filename else str(dest) + os.sep
+    if filename and (dest / filename).is_file():
+        result: object = output  # finished earlier: gdown would still open a request
+        attempts: list[bool] = []
+    else:
+        attempts = [True, False]  # resume first; then once from scratch
+    for resume in attempts:
+        try:
+            result = gdown.download(
+                url=url,
+                output=output,
+                quiet=quiet,
+                resume=resume,
+                retries=retries,
+                use_cookies=filename is None,
+            )
+            break
+        except gdown.exceptions.DownloadError as error:
+            if resume and "did not honor the requested byte range" in str(error):
+                _remove_partials(dest, filename)
+                continue
+            raise DownloadError(f"{source}: {error}") from error
+        except (gdown.exceptions.FileURLRetrievalError, requests.RequestException) as error:
+            raise DownloadError(f"{source}: {error}") from error
+    if not isinstance(result, str):
+        raise DownloadError(f"{source}: gdown returned no file")
+    path = Path(result)
+    if sha256 is not None:
+        actual = sha256_of(path)
+        if actual.lower() != sha256.strip().lower():
+            path.unlink()
+            raise ChecksumError(
+                f"{path}: SHA-256 is {actual}, expected {sha256.strip().lower()}; the file was "
+                "removed. Download it again, or check the expected value"
+            )
+    if extract and _is_archive(path):
+        return extract_archive(path, dest)
+    return path
+
+
+def extract_archive(archive: str | os.PathLike[str], dest_dir: str | os.PathLike[str]) -> Path:
+    """Extract a zip or tar archive into ``dest_dir`` after checking every entry.
+
+    :param archive: the ``.zip``, ``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2`` or ``.tar.xz`` file.
+    :param dest_dir: the folder to extract into.
+    :returns: the archive's single top-level folder inside ``dest_dir`` when it
+        has exactly one, else ``dest_dir``.
+    :raises UnsafeArchiveError: an entry with an absolute path, one that climbs out
+        with ``..``, a link pointing outside ``dest_dir``, or a device file; the
+        message names the entry, and nothing was extracted.
+    :raises ValueError: not a zip or tar archive.
+    """
+    path = Path(archive)
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    stat = path.stat()
+    marker = dest / f".{path.name}.extracted"
+    stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+    done = _read_marker(marker)
+    if done is not None and done.get("stamp") == stamp:
+        return dest / str(done["top"]) if done.get("top") else dest
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zipped:
+            names = [info.filename for info in zipped.infolist()]
+            for name in names:
+                _check_name(path, name)
+            zipped.extractall(dest)
+    elif tarfile.is_tarfile(path):
+        with tarfile.open(path) as tarred:
+            members = tarred.getmembers()
+            for member in members:
+                _check_tar_member(path, member)
+            names = [member.name for member in members]
+            try:
+                # The "data" filter also drops set-uid bits and odd permissions.
+                tarred.extractall(dest, filter="data")
+            except tarfile.FilterError as error:
+                raise UnsafeArchiveError(f"{path}: {error}; nothing more was extracted") from error
+    else:
+        raise ValueError(f"{path}: not a zip or tar archive")
+    top = _single_top(names)
+    marker.write_text(json.dumps({"stamp": stamp, "top": top}), encoding="utf-8")
+    return dest / top if top else dest
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file, hex.
+
+    :param path: the file.
+    :returns: 64 hex digits.
+    """
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def _resolve(source: str) -> tuple[str, str | None]:
+    """The URL to fetch and the file name to save as (``None``: Drive decides)."""
+    text = source.strip()
+    if text.startswith(("http://", "https://")):
+        parsed = urlparse(text)
+        if parsed.hostname and parsed.hostname.endswith(("drive.google.com", "docs.google.com")):
+            return text, None
+        name = Path(unquote(parsed.path)).name
+        return text, name or "download"
+    if _DRIVE_ID.fullmatch(text):
+        return f"https://drive.google.com/uc?id={text}", None
+    raise ValueError(
+        f"{source!r} is neither an http(s):// URL nor a Google Drive file id "
+        "(the long id in a drive.google.com/file/d/<id>/view link)"
+    )
+
+
+def _remove_partials(dest: Path, filename: str | None) -> None:
+    if filename is None:
+        return
+    for partial in dest.glob(f"{glob_escape(filename)}????????.part"):
+        partial.unlink()
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob wildcards escaped."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _is_archive(path: Path) -> bool:
+    return zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
+
+
+def _read_marker(marker: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _escapes(name: str) -> str | None:
+    """Why ``name`` (an archive path) would land outside the target, or ``None``."""
+    text = name.replace("\\", "/")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
+        return "an absolute path"
+    normal = posixpath.normpath(text)
+    if normal == ".." or normal.startswith("../"):
+        return "a path that climbs out with '..'"
+    return None
+
+
+def _check_name(archive: Path, name: str) -> None:
+    problem = _escapes(name)
+    if problem is not None:
+        raise UnsafeArchiveError(
+            f"{archive}: entry {name!r} is {problem}, outside the target folder; refusing to "
+            "extract this archive (nothing was written)"
+        )
+
+
+def _check_tar_member(archive: Path, member: tarfile.TarInfo) -> None:
+    _check_name(archive, member.name)
+    if member.issym() or member.islnk():
+        kind = "symlink" if member.issym() else "hard link"
+        target = member.linkname.replace("\\", "/")
+        # A symlink is relative to its own folder; a hard link to the archive root.
+        joined = (
+            posixpath.join(posixpath.dirname(member.name), target) if member.issym() else target
+        )
+        problem = _escapes(target if target.startswith("/") else joined)
+        if problem is not None:
+            raise UnsafeArchiveError(
+                f"{archive}: entry {member.name!r} is a {kind} to {member.linkname!r}, outside "
+                "the target folder; refusing to extract this archive (nothing was written)"
+            )
+    elif not (member.isfile() or member.isdir()):
+        raise UnsafeArchiveError(
+            f"{archive}: entry {member.name!r} is a device or FIFO, not a file; refusing to "
+            "extract this archive (nothing was written)"
+        )
+
+
+def _single_top(names: list[str]) -> str | None:
+    tops = set()
+    nested = False
+    for name in names:
+        parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+        if parts:
+            tops.add(parts[0])
+            nested = nested or len(parts) > 1
+    return tops.pop() if len(tops) == 1 and nested else None

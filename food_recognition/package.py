@@ -1,0 +1,234 @@
+"""The model package: one folder that serving, registration and evaluation consume.
+
+Layout::
+
+    model.keras        the Keras model (no optimizer state), safe-mode loadable
+    labels.json        {"classes": [...], "human_labels": [...]}
+    config.yaml        the RunConfig that built it (preprocessing, TTA policy, ...)
+    metrics.json       final metrics, name -> number
+    history.json       per-epoch training metrics, name -> list (optional)
+    evaluation.json    the evaluation report (optional, written by evaluation)
+    plots/*.png        evaluation plots (optional)
+
+Loading needs nothing but this folder and Keras: every custom layer is a
+registered Keras serializable, and the model is loaded with
+``keras.saving.load_model(..., safe_mode=True)`` (no pickle, no Lambda layers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from food_recognition.config import ConfigError, RunConfig, load_yaml, save_yaml
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = [
+    "CONFIG_FILE",
+    "EVALUATION_FILE",
+    "HISTORY_FILE",
+    "LABELS_FILE",
+    "METRICS_FILE",
+    "MODEL_FILE",
+    "PLOTS_DIR",
+    "ModelPackage",
+    "PackageError",
+    "load_package",
+    "save_package",
+]
+
+MODEL_FILE = "model.keras"
+LABELS_FILE = "labels.json"
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.json"
+EVALUATION_FILE = "evaluation.json"
+PLOTS_DIR = "plots"
+
+_REQUIRED = (MODEL_FILE, LABELS_FILE, CONFIG_FILE)
+
+
+class PackageError(ValueError):
+    """A folder is not a usable model package; the message names the path and the problem."""
+
+
+@attrs.define(frozen=True, eq=False)
+class ModelPackage:
+    """A loaded model package.
+
+    :param path: the package folder.
+    :param model: the Keras model: float32 images ``[N, S, S, 3]`` in ``[0, 255]``
+        to probabilities ``[N, C]``.
+    :param classes: class names, in output order.
+    :param human_labels: readable names, one per class.
+    :param config: the :class:`~food_recognition.config.RunConfig` that built it;
+        ``config.tta`` is serving's default TTA policy.
+    :param input_size: ``S``, the square image size the model takes.
+    :param metrics: final metrics, name -> number.
+    :param history: per-epoch training metrics (``{"loss": [...], ...}``), or empty.
+    """
+
+    path: Path
+    model: keras.Model
+    classes: tuple[str, ...]
+    human_labels: tuple[str, ...]
+    config: RunConfig
+    input_size: int
+    metrics: dict[str, float] = attrs.field(factory=dict)
+    history: dict[str, list[float]] = attrs.field(factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the model tells apart."""
+        return len(self.classes)
+
+    def predict(self, images: npt.ArrayLike, batch_size: int = 32) -> npt.NDArray[np.float32]:
+        """Class probabilities for a batch of images.
+
+        :param images: float32 ``[N, S, S, 3]`` with pixel values in ``[0, 255]``
+            (``datasets.pipeline.eval_transform`` makes them from decoded images).
+        :param batch_size: images per forward pass.
+        :returns: float32 ``[N, C]``; rows sum to 1.
+        :raises ValueError: images of the wrong shape; the message gives the expected one.
+        """
+        array = np.asarray(images, dtype=np.float32)
+        expected = (self.input_size, self.input_size, 3)
+        if array.ndim != 4 or tuple(array.shape[1:]) != expected:
+            raise ValueError(
+                f"images have shape {array.shape}; this model takes [N, {self.input_size}, "
+                f"{self.input_size}, 3] float32 pixels in [0, 255] "
+                "(resize with datasets.pipeline.eval_transform)"
+            )
+        if len(array) == 0:
+            return np.zeros((0, self.num_classes), np.float32)
+        chunks = [
+            np.asarray(self.model.predict_on_batch(array[start : start + batch_size]))
+            for start in range(0, len(array), batch_size)
+        ]
+        return np.concatenate(chunks).astype(np.float32)
+
+
+def save_package(
+    path: str | Path,
+    model: keras.Model,
+    classes: Sequence[str],
+    human_labels: Sequence[str] | None,
+    config: RunConfig,
+    *,
+    metrics: Mapping[str, float] | None = None,
+    history: Mapping[str, Sequence[float]] | None = None,
+) -> Path:
+    """Write a model package folder (created if missing; files in it replaced).
+
+    :param path: the package folder.
+    :param model: the trained model (saved without optimizer state).
+    :param classes: class names, in output order.
+    :param human_labels: readable names, one per class; ``None`` derives them
+        from the class names (``apple_pie`` -> ``Apple pie``).
+    :param config: the RunConfig that built the model.
+    :param metrics: final metrics, name -> number.
+    :param history: per-epoch metrics, name -> values, written as ``history.json``.
+    :returns: the package folder.
+    :raises PackageError: the class list does not match the model's outputs.
+    """
+    path = Path(path)
+    classes = tuple(classes)
+    labels = tuple(human_labels) if human_labels is not None else _human(classes)
+    outputs = model.output_shape[-1]
+    if len(classes) != outputs or len(labels) != len(classes):
+        raise PackageError(
+            f"{path}: the model has {outputs} outputs but {len(classes)} classes and "
+            f"{len(labels)} human labels were given"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    model.save(str(path / MODEL_FILE), include_optimizer=False)
+    _write_json(path / LABELS_FILE, {"classes": list(classes), "human_labels": list(labels)})
+    save_yaml(config, path / CONFIG_FILE)
+    _write_json(path / METRICS_FILE, {k: float(v) for k, v in (metrics or {}).items()})
+    if history is not None:
+        _write_json(path / HISTORY_FILE, {k: [float(x) for x in v] for k, v in history.items()})
+    return path
+
+
+def load_package(path: str | Path) -> ModelPackage:
+    """Load a model package folder.
+
+    :param path: the package folder (or its ``model.keras`` file).
+    :returns: the :class:`ModelPackage`.
+    :raises PackageError: the folder does not exist, lacks a file, or its files
+        disagree; the message names the path and the file.
+    """
+    path = Path(path)
+    if path.is_file() and path.name == MODEL_FILE:
+        path = path.parent
+    if not path.is_dir():
+        raise PackageError(f"no model package at {path}: no such folder")
+    for name in _REQUIRED:
+        if not (path / name).is_file():
+            raise PackageError(f"not a model package: {path} has no {name}")
+    labels = _read_json(path / LABELS_FILE)
+    classes = labels.get("classes") if isinstance(labels, dict) else None
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise PackageError(f"{path / LABELS_FILE}: expected {{'classes': [names...], ...}}")
+    human = labels.get("human_labels") or _human(classes)
+    try:
+        config = load_yaml(RunConfig, path / CONFIG_FILE)
+    except ConfigError as error:
+        raise PackageError(f"{path}: {error}") from error
+    metrics = _read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else {}
+    history = _read_json(path / HISTORY_FILE) if (path / HISTORY_FILE).is_file() else {}
+    model = _load_model(path / MODEL_FILE)
+    outputs = model.output_shape[-1]
+    if outputs != len(classes) or len(human) != len(classes):
+        raise PackageError(
+            f"{path}: the model has {outputs} outputs but {LABELS_FILE} lists "
+            f"{len(classes)} classes and {len(human)} human labels"
+        )
+    return ModelPackage(
+        path=path,
+        model=model,
+        classes=tuple(classes),
+        human_labels=tuple(str(h) for h in human),
+        config=config,
+        input_size=int(model.input_shape[1]),
+        metrics={str(k): float(v) for k, v in dict(metrics).items()},
+        history={str(k): [float(x) for x in v] for k, v in dict(history).items()},
+    )
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _load_model(path: Path) -> keras.Model:
+    import keras
+
+    # Registers our serializable layers before Keras looks them up.
+    import food_recognition.models.layers  # noqa: F401
+
+    try:
+        return keras.saving.load_model(str(path), safe_mode=True, compile=False)
+    except Exception as error:
+        raise PackageError(f"could not load {path}: {error}") from error
+
+
+def _human(classes: Sequence[str]) -> tuple[str, ...]:
+    return tuple(name.replace("_", " ").capitalize() for name in classes)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise PackageError(f"{path}: not valid JSON: {error}") from error

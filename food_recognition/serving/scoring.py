@@ -1,0 +1,660 @@
+"""The scoring core: one image request in, one labelled answer out.
+
+:mod:`food_recognition.serving.score` (the script Azure ML's inference server
+runs) is a thin adapter over :class:`Scorer`; everything that decides what a
+request means and what comes back lives here, so it can be tested without a
+server.
+
+A request is one of
+
+- the raw bytes of a JPEG, PNG or WebP image as the body,
+- JSON ``{"image": "<base64>"}``,
+- JSON ``{"blob": {"container": "...", "name": "..."}}``: read with the
+  deployment's managed identity from the storage account configured in
+  :data:`ENV_BLOB_ACCOUNT_URL`, and only from a container listed in
+  :data:`ENV_BLOB_CONTAINERS`. A request can name neither an account nor a URL.
+
+Options come as JSON fields or query parameters: ``top_k``, ``tta`` (a TTA
+policy name, ``none`` for a single view), ``tta_threshold`` (adaptive TTA) and
+``all_probabilities``. Every problem with a request is a :class:`RequestError`
+carrying a 4xx status and a message that names the problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+if TYPE_CHECKING:
+    from food_recognition.config import TTAConfig
+    from food_recognition.package import ModelPackage
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "ENV_BLOB_ACCOUNT_URL",
+    "ENV_BLOB_CONNECTION_STRING",
+    "ENV_BLOB_CONTAINERS",
+    "ENV_MAX_BYTES",
+    "ENV_MAX_PIXELS",
+    "OPTION_NAMES",
+    "BlobReader",
+    "BlobRef",
+    "Limits",
+    "ModelDirError",
+    "RequestError",
+    "ScoreOptions",
+    "ScoreRequest",
+    "Scorer",
+    "find_package_dir",
+    "parse_request",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Largest accepted image, in bytes (after base64 decoding), unless :data:`ENV_MAX_BYTES` says.
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+#: Environment variable: the byte limit of one image.
+ENV_MAX_BYTES = "FOOD_RECOGNITION_MAX_BYTES"
+#: Environment variable: the pixel limit of one image (width x height, read from the header).
+ENV_MAX_PIXELS = "FOOD_RECOGNITION_MAX_PIXELS"
+#: Environment variable: the Blob account URL requests may read from (``https://ACCOUNT.blob.core.windows.net``).
+ENV_BLOB_ACCOUNT_URL = "FOOD_RECOGNITION_BLOB_ACCOUNT_URL"
+#: Environment variable: the comma-separated containers requests may read from (none if unset).
+ENV_BLOB_CONTAINERS = "FOOD_RECOGNITION_BLOB_CONTAINERS"
+#: Environment variable: a connection string used instead of the managed identity (Azurite, tests).
+ENV_BLOB_CONNECTION_STRING = "FOOD_RECOGNITION_BLOB_CONNECTION_STRING"
+
+#: Options a request may set, as JSON fields or query parameters.
+OPTION_NAMES = ("top_k", "tta", "tta_threshold", "all_probabilities")
+_SOURCE_NAMES = ("image", "blob")
+_NO_TTA = ("none", "identity")
+
+
+class RequestError(Exception):
+    """A request the scorer refuses: a 4xx ``status`` and a message naming the problem.
+
+    :param message: what was wrong and, where it helps, what to send instead.
+    :param status: the HTTP status (400, 403, 404, 405, 413, 415).
+    """
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ModelDirError(RuntimeError):
+    """The model folder holds no model package, or several; the message lists what it holds."""
+
+
+@attrs.define(frozen=True)
+class Limits:
+    """What one request may cost.
+
+    :param max_bytes: largest image in bytes (after base64 decoding).
+    :param max_pixels: largest image in pixels, checked from the header before decoding.
+    :param blob_containers: the containers a ``blob`` request may name.
+    :param blob_account_url: the storage account ``blob`` requests read from.
+    """
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = attrs.field(factory=lambda: _default_max_pixels())
+    blob_containers: tuple[str, ...] = ()
+    blob_account_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """The limits the environment variables set (the deployment's configuration).
+
+        :param environ: the variables to read; ``os.environ`` by default.
+        :returns: the limits, defaults where a variable is unset.
+        :raises ValueError: a limit variable that is not a positive integer.
+        """
+        env = os.environ if environ is None else environ
+        containers = tuple(
+            name.strip() for name in env.get(ENV_BLOB_CONTAINERS, "").split(",") if name.strip()
+        )
+        return cls(
+            max_bytes=_positive_int_env(env, ENV_MAX_BYTES, DEFAULT_MAX_BYTES),
+            max_pixels=_positive_int_env(env, ENV_MAX_PIXELS, _default_max_pixels()),
+            blob_containers=containers,
+            blob_account_url=env.get(ENV_BLOB_ACCOUNT_URL) or None,
+        )
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest request body: a base64 image in JSON is 4/3 of its bytes, plus the options."""
+        return math.ceil(self.max_bytes * 4 / 3) + 64 * 1024
+
+
+@attrs.define(frozen=True)
+class BlobRef:
+    """A blob a request names: a container from the allow-list and a blob name in it."""
+
+    container: str
+    name: str
+
+
+@attrs.define(frozen=True)
+class ScoreOptions:
+    """The options of one request, checked.
+
+    :param top_k: how many labels come back, best first.
+    :param tta: the TTA to apply; ``None`` uses the package's own.
+    :param all_probabilities: also return every class's probability.
+    """
+
+    top_k: int = 5
+    tta: TTAConfig | None = None
+    all_probabilities: bool = False
+
+
+@attrs.define(frozen=True)
+class ScoreRequest:
+    """A parsed request: exactly one of ``image`` (bytes) and ``blob``, plus its options."""
+
+    image: bytes | None
+    blob: BlobRef | None
+    options: Mapping[str, Any]
+
+
+#: Reads a blob's bytes, refusing anything over ``max_bytes``.
+BlobReader = Callable[[BlobRef, int], bytes]
+
+
+def parse_request(
+    body: bytes,
+    content_type: str | None,
+    query: Mapping[str, str],
+    limits: Limits,
+) -> ScoreRequest:
+    """Work out what a request asks for, refusing anything malformed.
+
+    The body is JSON when the content type says so or it starts with ``{``;
+    anything else is taken as image bytes (checked when decoded).
+
+    :param body: the request body (at most ``limits.max_body_bytes``).
+    :param content_type: the ``Content-Type`` header, if any.
+    :param query: the query parameters (options only).
+    :param limits: the byte limit and the blob allow-list.
+    :returns: the image bytes or blob reference, and the raw options.
+    :raises RequestError: empty body, too many bytes, malformed JSON, unknown or
+        missing fields, bad base64, a blob outside the allow-list.
+    """
+    options: dict[str, Any] = {}
+    for key, value in query.items():
+        if key not in OPTION_NAMES:
+            raise RequestError(_unknown(key, "query parameter", OPTION_NAMES))
+        options[key] = value
+    if not body:
+        raise RequestError(
+            "the request body is empty; send the image bytes (JPEG, PNG or WebP) or JSON "
+            '{"image": "<base64>"}'
+        )
+    mimetype = (content_type or "").split(";")[0].strip().lower()
+    is_json = mimetype == "application/json" or mimetype.endswith("+json")
+    if not is_json and not mimetype.startswith("image/") and body.lstrip()[:1] == b"{":
+        is_json = True
+    if not is_json:
+        if len(body) > limits.max_bytes:
+            raise RequestError(_too_many_bytes(len(body), limits.max_bytes), 413)
+        return ScoreRequest(image=body, blob=None, options=options)
+    return _parse_json(body, options, limits)
+
+
+@attrs.define
+class Scorer:
+    """Labels images with a loaded model package.
+
+    :param package: the loaded :class:`~food_recognition.package.ModelPackage`.
+    :param limits: what one request may cost.
+    :param blob_reader: reads an allowed blob; ``None`` refuses blob requests.
+    :param predict_fn: maps float32 images ``[N, S, S, 3]`` in [0, 255] to
+        probabilities; by default a compiled call of the package's model.
+    """
+
+    package: ModelPackage
+    limits: Limits = attrs.field(factory=Limits)
+    blob_reader: BlobReader | None = None
+    predict_fn: Callable[[np.ndarray], np.ndarray] | None = None
+    _transform: Callable[[np.ndarray], np.ndarray] | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.predict_fn is None:
+            self.predict_fn = compiled_predict_fn(self.package.model, self.package.input_size)
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        """The model's input for one decoded image: ``eval_transform``, traced once.
+
+        :param pixels: uint8 ``[H, W, 3]``.
+        :returns: float32 ``[1, S, S, 3]`` in [0, 255].
+        """
+        if self._transform is None:
+            self._transform = compiled_transform_fn(self.package.input_size)
+        return self._transform(pixels)
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the model tells apart."""
+        return len(self.package.classes)
+
+    def warm_up(self) -> None:
+        """Score one small generated JPEG, so the first request pays for no tracing or loading."""
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (48, 40), (128, 96, 64)).save(buffer, "JPEG")
+        self.score(buffer.getvalue(), ScoreOptions(top_k=1, tta=_identity_tta()))
+
+    def handle(
+        self, body: bytes, content_type: str | None, query: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Answer one request.
+
+        :param body: the request body.
+        :param content_type: its ``Content-Type``.
+        :param query: the query parameters.
+        :returns: the answer (see :meth:`score`).
+        :raises RequestError: anything wrong with the request (a 4xx).
+        """
+        start = time.perf_counter()
+        request = parse_request(body, content_type, query, self.limits)
+        options = self.check_options(request.options)
+        if request.blob is not None:
+            if self.blob_reader is None:
+                raise RequestError(
+                    "this deployment reads no blobs: set "
+                    f"{ENV_BLOB_ACCOUNT_URL} and {ENV_BLOB_CONTAINERS} to allow them",
+                    403,
+                )
+            data = self.blob_reader(request.blob, self.limits.max_bytes)
+        else:
+            assert request.image is not None
+            data = request.image
+        return self.score(data, options, started=start)
+
+    def check_options(self, raw: Mapping[str, Any]) -> ScoreOptions:
+        """Check the options of a request (JSON values or query strings).
+
+        :param raw: option name to value.
+        :returns: the checked options.
+        :raises RequestError: an unknown option or a value out of range.
+        """
+        for key in raw:
+            if key not in OPTION_NAMES:
+                raise RequestError(_unknown(key, "option", OPTION_NAMES))
+        top_k = _as_int(raw.get("top_k", min(5, self.num_classes)), "top_k")
+        if not 1 <= top_k <= self.num_classes:
+            raise RequestError(f"top_k={top_k} is out of range; choose 1 to {self.num_classes}")
+        all_probabilities = _as_bool(raw.get("all_probabilities", False), "all_probabilities")
+        tta = self._tta(raw.get("tta"), raw.get("tta_threshold"))
+        return ScoreOptions(top_k=top_k, tta=tta, all_probabilities=all_probabilities)
+
+    def score(
+        self, data: bytes, options: ScoreOptions, *, started: float | None = None
+    ) -> dict[str, Any]:
+        """Decode one image and label it.
+
+        :param data: the image bytes.
+        :param options: checked options.
+        :param started: ``time.perf_counter()`` when the request arrived.
+        :returns: ``{"predictions": [{"class", "label", "probability"}...],
+            "tta": {...}, "timing_ms": {...}}`` and, if asked, ``"probabilities"``
+            (class name to probability).
+        :raises RequestError: the bytes are not a whole image, or too large.
+        """
+        start = time.perf_counter() if started is None else started
+        decode_start = time.perf_counter()
+        pixels = decode_image(data, self.limits)
+        batch = self.prepare(pixels)
+        predict_start = time.perf_counter()
+        tta = self.package.config.tta if options.tta is None else options.tta
+        probabilities, tta_info = self._predict(batch, tta)
+        done = time.perf_counter()
+        order = np.argsort(-probabilities)[: options.top_k]
+        classes, labels = self.package.classes, self.package.human_labels
+        answer: dict[str, Any] = {
+            "predictions": [
+                {
+                    "class": classes[i],
+                    "label": labels[i],
+                    "probability": float(probabilities[i]),
+                }
+                for i in order
+            ],
+            "tta": tta_info,
+            "image": {"width": int(pixels.shape[1]), "height": int(pixels.shape[0])},
+            "timing_ms": {
+                "decode": _ms(predict_start - decode_start),
+                "predict": _ms(done - predict_start),
+                "total": _ms(done - start),
+            },
+        }
+        if options.all_probabilities:
+            answer["probabilities"] = {
+                name: float(p) for name, p in zip(classes, probabilities, strict=True)
+            }
+        return answer
+
+    def _predict(self, batch: np.ndarray, tta: TTAConfig) -> tuple[np.ndarray, dict[str, Any]]:
+        assert self.predict_fn is not None
+        if tta.policy == "identity":
+            probabilities = np.asarray(self.predict_fn(batch))[0]
+            return probabilities, {"policy": "identity", "views": 1, "extra_views": False}
+        from food_recognition.tta import predict_with_tta
+
+        result = predict_with_tta(self.predict_fn, batch, tta, batch_size=32)
+        return np.asarray(result.probabilities)[0], {
+            "policy": tta.policy,
+            "threshold": tta.threshold,
+            "views": int(result.views_per_image),
+            "extra_views": bool(result.extra_view_images),
+        }
+
+    def _tta(self, policy: Any, threshold: Any) -> TTAConfig | None:
+        if policy is None and threshold is None:
+            return None
+        from food_recognition.config import TTAConfig
+
+        base = self.package.config.tta
+        if policy is not None:
+            if not isinstance(policy, str) or not policy:
+                raise RequestError(f"tta={policy!r} must be a TTA policy name (or 'none')")
+            name = "identity" if policy.lower() in _NO_TTA else policy
+            _check_tta_policy(name)
+            base = base if name == base.policy else TTAConfig(policy=name, merge=base.merge)
+        if threshold is not None:
+            value = _as_float(threshold, "tta_threshold")
+            if not 0.0 <= value <= 1.0:
+                raise RequestError(f"tta_threshold={value} is out of range; choose 0 to 1")
+            if base.policy == "identity":
+                raise RequestError(
+                    "tta_threshold needs a TTA policy with extra views; "
+                    "name one with tta (e.g. tta=flip)"
+                )
+            base = attrs.evolve(base, threshold=value)
+        return base
+
+
+def decode_image(data: bytes, limits: Limits) -> np.ndarray:
+    """Decode image bytes to uint8 ``[H, W, 3]``, refusing what is too large before decoding.
+
+    :param data: JPEG, PNG or WebP bytes.
+    :param limits: the byte and pixel limits.
+    :returns: the upright RGB pixels.
+    :raises RequestError: 413 over a limit; 400 empty, not an image, or truncated.
+    """
+    from food_recognition.datasets.images import ImageError, load_image_bytes
+
+    if not data:
+        raise RequestError("the image is empty (0 bytes)")
+    if len(data) > limits.max_bytes:
+        raise RequestError(_too_many_bytes(len(data), limits.max_bytes), 413)
+    size = _header_size(data)
+    if size is not None and size[0] * size[1] > limits.max_pixels:
+        raise RequestError(
+            f"the image is {size[0]}x{size[1]} = {size[0] * size[1]} pixels, over the limit of "
+            f"{limits.max_pixels}; send a smaller image",
+            413,
+        )
+    try:
+        return load_image_bytes(data, max_pixels=limits.max_pixels)
+    except ImageError as error:
+        raise RequestError(f"the image could not be read: {error}") from None
+
+
+def find_package_dir(model_dir: str | Path) -> Path:
+    """The model package inside Azure ML's model folder.
+
+    Azure ML mounts a registered folder model at ``AZUREML_MODEL_DIR/<folder>``;
+    a local server points straight at the package. Either works.
+
+    :param model_dir: the package itself, or a folder holding it (up to three levels down).
+    :returns: the folder that holds ``model.keras``.
+    :raises ModelDirError: no package or several, with what the folder holds.
+    """
+    root = Path(model_dir)
+    if not root.is_dir():
+        raise ModelDirError(f"model folder {root} does not exist or is not a folder")
+    if (root / "model.keras").is_file():
+        return root
+    found = sorted(
+        path.parent
+        for depth in ("*/", "*/*/", "*/*/*/")
+        for path in root.glob(f"{depth}model.keras")
+    )
+    if len(found) == 1:
+        return found[0]
+    listing = ", ".join(sorted(p.name for p in root.iterdir())[:20]) or "nothing"
+    if not found:
+        raise ModelDirError(
+            f"no model package (a folder with model.keras) under {root}; it holds: {listing}"
+        )
+    raise ModelDirError(
+        f"several model packages under {root}: {', '.join(map(str, found))}; "
+        "point AZUREML_MODEL_DIR at one"
+    )
+
+
+def compiled_transform_fn(input_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`~food_recognition.datasets.pipeline.eval_transform` traced once for any image size.
+
+    The eager version runs its few ops one by one; traced, it costs a fraction per image.
+
+    :param input_size: the model's square input size.
+    :returns: uint8 ``[H, W, 3]`` -> float32 ``[1, S, S, 3]`` in [0, 255].
+    """
+    import tensorflow as tf
+
+    from food_recognition.datasets.pipeline import eval_transform
+
+    spec = tf.TensorSpec([None, None, 3], tf.uint8)
+
+    # No Python control flow depends on tensor values here, so AutoGraph has nothing to do.
+    @tf.function(input_signature=[spec], autograph=False)  # type: ignore[untyped-decorator]
+    def call(pixels: Any) -> Any:
+        return eval_transform(pixels, input_size)[tf.newaxis]
+
+    def transform(pixels: np.ndarray) -> np.ndarray:
+        return np.asarray(call(tf.convert_to_tensor(pixels, tf.uint8)), np.float32)
+
+    return transform
+
+
+def compiled_predict_fn(model: Any, input_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A traced inference call of ``model`` (much faster per image than ``model.predict``).
+
+    :param model: a Keras model taking float32 ``[N, S, S, 3]``.
+    :param input_size: ``S``.
+    :returns: numpy images -> numpy probabilities.
+    """
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, input_size, input_size, 3], tf.float32)
+
+    @tf.function(input_signature=[spec])  # type: ignore[untyped-decorator]
+    def call(images: Any) -> Any:
+        return model(images, training=False)
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return np.asarray(call(tf.convert_to_tensor(images, tf.float32)))
+
+    return predict
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _parse_json(body: bytes, options: dict[str, Any], limits: Limits) -> ScoreRequest:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RequestError(
+            f"the body is not valid JSON ({error}); send JSON like "
+            '{"image": "<base64>", "top_k": 3} or the raw image bytes'
+        ) from None
+    if not isinstance(document, dict):
+        raise RequestError(
+            f"the JSON body must be an object, got {type(document).__name__}; "
+            'send {"image": "<base64>"} or {"blob": {"container": ..., "name": ...}}'
+        )
+    allowed = _SOURCE_NAMES + OPTION_NAMES
+    for key in document:
+        if key not in allowed:
+            raise RequestError(_unknown(key, "field", allowed))
+    sources = [key for key in _SOURCE_NAMES if key in document]
+    if len(sources) != 1:
+        raise RequestError(
+            'the JSON body needs exactly one of "image" (base64 bytes) and "blob" '
+            '({"container": ..., "name": ...})'
+        )
+    options.update({key: document[key] for key in OPTION_NAMES if key in document})
+    if sources[0] == "image":
+        return ScoreRequest(image=_b64(document["image"], limits), blob=None, options=options)
+    return ScoreRequest(image=None, blob=_blob_ref(document["blob"], limits), options=options)
+
+
+def _b64(value: Any, limits: Limits) -> bytes:
+    if not isinstance(value, str):
+        raise RequestError(f'"image" must be a base64 string, got {type(value).__name__}')
+    if not value:
+        raise RequestError('"image" is empty; send the base64 of the image bytes')
+    if len(value) > limits.max_body_bytes:
+        raise RequestError(_too_many_bytes(len(value) * 3 // 4, limits.max_bytes), 413)
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise RequestError(f'"image" is not valid base64 ({error})') from None
+    if len(data) > limits.max_bytes:
+        raise RequestError(_too_many_bytes(len(data), limits.max_bytes), 413)
+    return data
+
+
+def _blob_ref(value: Any, limits: Limits) -> BlobRef:
+    if not isinstance(value, dict) or set(value) != {"container", "name"}:
+        raise RequestError(
+            '"blob" must be an object with exactly "container" and "name" '
+            "(an account or URL cannot be named)"
+        )
+    container, name = value["container"], value["name"]
+    if not isinstance(container, str) or not isinstance(name, str) or not container or not name:
+        raise RequestError('"blob" container and name must be non-empty strings')
+    if container not in limits.blob_containers:
+        allowed = ", ".join(limits.blob_containers) or "none"
+        raise RequestError(
+            f"container {container!r} is not one this deployment may read; allowed: {allowed}",
+            403,
+        )
+    parts = name.split("/")
+    if (
+        len(name) > 1024
+        or name.startswith("/")
+        or "\\" in name
+        or any(part in ("", ".", "..") for part in parts)
+        or any(ord(ch) < 32 for ch in name)
+    ):
+        raise RequestError(
+            f"blob name {name[:100]!r} is not allowed: no empty, '.' or '..' path segments, "
+            "backslashes or control characters"
+        )
+    return BlobRef(container=container, name=name)
+
+
+def _check_tta_policy(name: str) -> None:
+    if name == "identity":
+        return
+    from food_recognition.tta import get_tta_policy
+
+    try:
+        get_tta_policy(name)
+    except Exception as error:  # the registry's lookup error lists the known names
+        raise RequestError(f"tta={name!r}: {error}") from None
+
+
+def _as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise RequestError(f"{name}={value!r} must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise RequestError(f"{name}={value!r} must be an integer")
+
+
+def _as_float(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise RequestError(f"{name}={value!r} must be a number")
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise RequestError(f"{name}={value!r} must be a number") from None
+    if not math.isfinite(result):
+        raise RequestError(f"{name}={value!r} must be a finite number")
+    return result
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise RequestError(f"{name}={value!r} must be true or false")
+
+
+def _unknown(key: str, what: str, allowed: tuple[str, ...]) -> str:
+    return f"unknown {what} {str(key)[:100]!r}; allowed: {', '.join(allowed)}"
+
+
+def _too_many_bytes(size: int, limit: int) -> str:
+    return f"the image is {size} bytes, over the limit of {limit}; send a smaller image"
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def _positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isdigit() or int(raw) <= 0:
+        raise ValueError(f"{name}={raw!r} must be a positive integer")
+    return int(raw)
+
+
+def _identity_tta() -> TTAConfig:
+    from food_recognition.config import TTAConfig
+
+    return TTAConfig(policy="identity")
+
+
+def _default_max_pixels() -> int:
+    from food_recognition.datasets.images import MAX_PIXELS
+
+    return int(MAX_PIXELS)
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    # PIL reads only the header here; a decompression bomb is refused before any decoding.
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Image.DecompressionBombError as error:
+        raise RequestError(f"the image has too many pixels: {error}", 413) from None
+    except Exception:  # not an image: load_image_bytes says why
+        return None
+    return int(width), int(height)

@@ -1,0 +1,495 @@
+"""Train a model from a :class:`~food_recognition.config.RunConfig` and write its package.
+
+:func:`train` is the training entry point every compute target runs
+(``food-recognition train --config run.yaml --output DIR``). It
+
+1. picks the distribution strategy from the environment
+   (:mod:`~food_recognition.training.distribute`),
+2. reads the data set (:func:`food_recognition.datasets.load_dataset_from_config`)
+   and makes the input pipelines, pixels in ``[0, 255]``, labels one-hot,
+3. builds the model (:func:`food_recognition.models.build`; the backbone's
+   preprocessing is its first layer),
+4. fits it, the head alone first when ``training.head_epochs`` asks for it,
+   checkpointing as it goes and resuming from ``DIR/checkpoints`` when it finds
+   one there,
+5. evaluates it on the test split and writes the model package to ``DIR/package``,
+6. logs parameters, per-epoch and final metrics and the package's files to MLflow.
+
+:func:`run_training` is steps 4-6 for data a caller prepared (benchmarks, tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from food_recognition.config import RunConfig, to_dict
+from food_recognition.training.checkpoint import CheckpointStore, RunState
+from food_recognition.training.distribute import (
+    WorkerRole,
+    patch_multi_worker_build,
+    strategy_from_environment,
+)
+from food_recognition.training.tracking import Tracker, flatten_params, tracking_uri_for
+
+__all__ = ["PACKAGE_DIR", "TrainingData", "run_training", "train"]
+
+_log = logging.getLogger(__name__)
+
+#: The model package's folder inside the output folder.
+PACKAGE_DIR = "package"
+#: The checkpoints' folder inside the output folder.
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _strings(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(str(value) for value in values)
+
+
+@attrs.define(frozen=True)
+class TrainingData:
+    """The input pipelines of a run and what the package needs to know about them.
+
+    :param classes: class names, in output order.
+    :param human_labels: readable names, one per class.
+    :param train: one pass over the training split (images ``[B, S, S, 3]`` in
+        ``[0, 255]``, labels one-hot ``[B, C]``); repeated here as needed.
+    :param train_size: images in the training split (sets the steps per epoch).
+    :param validation: the validation pipeline, or ``None``.
+    :param test: the test pipeline, or ``None``.
+    :param test_split: the test :class:`~food_recognition.datasets.Split` for
+        the evaluation report and plots, or ``None``.
+    """
+
+    classes: tuple[str, ...] = attrs.field(converter=_strings)
+    human_labels: tuple[str, ...] | None
+    train: Any
+    train_size: int
+    validation: Any = None
+    test: Any = None
+    test_split: Any = None
+
+
+def train(run_config: RunConfig, output_dir: Path | str) -> Path:
+    """Train the model ``run_config`` describes and write its package.
+
+    Running it again with the same ``output_dir`` resumes from the last
+    checkpoint (and returns at once when the package was already written).
+    Under a multi-worker ``TF_CONFIG`` only the chief writes ``output_dir``;
+    the other workers write to a scratch folder.
+
+    :param run_config: the run.
+    :param output_dir: the output folder (package, checkpoints, local MLflow store).
+    :returns: the model package folder (``output_dir/package`` on the chief).
+    :raises food_recognition.config.ConfigError: a config the data or model refuses.
+    """
+    strategy, role = strategy_from_environment()
+    from food_recognition.models import input_size_for
+
+    image_size = input_size_for(run_config.model)
+    global_batch = run_config.data.batch_size * strategy.num_replicas_in_sync
+    data = load_training_data(run_config, image_size=image_size, batch_size=global_batch)
+    return run_training(run_config, output_dir, data, strategy=strategy, role=role)
+
+
+def load_training_data(run_config: RunConfig, *, image_size: int, batch_size: int) -> TrainingData:
+    """Read the data set and make the pipelines (:func:`train`'s step 2).
+
+    :param run_config: the run (its ``data`` and ``augment`` sections).
+    :param image_size: the model's input size.
+    :param batch_size: the global batch size.
+    :returns: the pipelines.
+    """
+    from food_recognition.datasets import load_dataset_from_config
+    from food_recognition.datasets.pipeline import eval_dataset, train_dataset
+
+    data_config = run_config.data
+
+    def training(source: Any) -> Any:
+        return train_dataset(
+            source,
+            image_size=image_size,
+            batch_size=batch_size,
+            augment=run_config.augment,
+            seed=data_config.seed,
+            deterministic=data_config.deterministic,
+            cache=data_config.cache,
+        )
+
+    def evaluation(source: Any) -> Any:
+        if source is None or len(source) == 0:
+            return None
+        return eval_dataset(
+            source, image_size=image_size, batch_size=batch_size, cache=data_config.cache
+        )
+
+    if data_config.tfrecords:
+        return _tfrecord_data(data_config.tfrecords, training, evaluation)
+    dataset = load_dataset_from_config(data_config)
+    if len(dataset.train) == 0:
+        raise ValueError(f"data set {dataset.root} has no training images")
+    _log.info(
+        "data: %d classes; %d train, %d validation, %d test images (%d skipped)",
+        len(dataset.classes),
+        len(dataset.train),
+        len(dataset.validation),
+        len(dataset.test),
+        len(dataset.skipped),
+    )
+    return TrainingData(
+        classes=dataset.classes,
+        human_labels=dataset.human_labels,
+        train=training(dataset.train),
+        train_size=len(dataset.train),
+        validation=evaluation(dataset.validation),
+        test=evaluation(dataset.test),
+        test_split=dataset.test if len(dataset.test) else None,
+    )
+
+
+def _tfrecord_data(
+    folder: str, training: Callable[[Any], Any], evaluation: Callable[[Any], Any]
+) -> TrainingData:
+    # DataConfig.tfrecords: shards written by datasets.tfrecords.write_dataset.
+    from food_recognition.datasets.tfrecords import open_shards
+
+    train = open_shards(folder, "train")
+    others = {
+        name: open_shards(folder, name) if (Path(folder) / f"{name}.json").is_file() else None
+        for name in ("validation", "test")
+    }
+    _log.info("data: %d classes; %d train records in %s", len(train.classes), len(train), folder)
+    return TrainingData(
+        classes=train.classes,
+        human_labels=None,
+        train=training(train),
+        train_size=len(train),
+        validation=evaluation(others["validation"]),
+        test=evaluation(others["test"]),
+    )
+
+
+def run_training(
+    run_config: RunConfig,
+    output_dir: Path | str,
+    data: TrainingData,
+    *,
+    strategy: Any = None,
+    role: WorkerRole | None = None,
+    build_model: Callable[[Any, int], Any] | None = None,
+    callbacks: Sequence[Any] = (),
+) -> Path:
+    """Fit, evaluate and package a model on prepared data (:func:`train`'s steps 3-6).
+
+    :param run_config: the run.
+    :param output_dir: the output folder.
+    :param data: the pipelines.
+    :param strategy: a ``tf.distribute`` strategy; the default one when ``None``.
+    :param role: this worker's role; a lone chief when ``None``.
+    :param build_model: ``build_model(model_config, num_classes)``;
+        :func:`food_recognition.models.build` by default.
+    :param callbacks: more Keras callbacks for every ``fit`` (after the run's own).
+    :returns: the model package folder.
+    """
+    import keras
+    import tensorflow as tf
+
+    from food_recognition.training.recipe import precision_policy, progress_verbosity
+
+    output_dir = Path(output_dir)
+    role = role or WorkerRole()
+    strategy = strategy or tf.distribute.get_strategy()
+    if build_model is None:
+        from food_recognition.models import build
+
+        build_model = build
+    training = run_config.training
+
+    store = CheckpointStore(output_dir / CHECKPOINT_DIR, writable=role.is_chief)
+    work_dir = (
+        output_dir if role.is_chief else Path(tempfile.mkdtemp(prefix="food-recognition-worker-"))
+    )
+    package_dir = work_dir / PACKAGE_DIR
+    state = store.load_state()
+    if state is not None and state.finished:
+        if (package_dir / "model.keras").is_file():
+            _log.info("the run in %s already finished; its package is %s", output_dir, package_dir)
+            return package_dir
+        _log.info("the run in %s finished but its package is gone: training again", output_dir)
+        state = None
+
+    uri = tracking_uri_for(training.tracking_uri, output_dir, os.environ)
+    tracker = Tracker(uri, training.experiment_name, work_dir, enabled=role.is_chief)
+    tracker.start(flatten_params(to_dict(run_config)), os.environ)
+    status = "FAILED"
+    try:
+        keras.utils.set_random_seed(training.seed)
+        with precision_policy(training):
+            with strategy.scope():
+                model = build_model(run_config.model, len(data.classes))
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                patch_multi_worker_build(model, strategy)
+            fitter = _Fitter(
+                run_config, data, model, strategy, store, tracker, progress_verbosity(), callbacks
+            )
+            final_state = fitter.fit(state)
+        metrics = _final_metrics(model, data, final_state)
+        _write_package(
+            package_dir,
+            model,
+            data,
+            run_config,
+            metrics,
+            final_state.history,
+            evaluate=role.is_chief,
+        )
+        tracker.log_final(metrics)
+        tracker.log_artifacts(package_dir)
+        store.save_state(attrs.evolve(final_state, finished=True))
+        store.clear_weights()
+        status = "FINISHED"
+    finally:
+        store.close()
+        tracker.end(status)
+    if not role.is_chief:
+        _log.info("worker %d: package written to scratch %s", role.task_index, package_dir)
+    return package_dir
+
+
+class _Fitter:
+    """Runs the phases of a fit, resuming from a run state."""
+
+    def __init__(
+        self,
+        run_config: RunConfig,
+        data: TrainingData,
+        model: Any,
+        strategy: Any,
+        store: CheckpointStore,
+        tracker: Tracker,
+        verbose: int,
+        extra_callbacks: Sequence[Any] = (),
+    ) -> None:
+        self.extra_callbacks = list(extra_callbacks)
+        self.config = run_config
+        self.training = run_config.training
+        self.data = data
+        self.model = model
+        self.strategy = strategy
+        self.store = store
+        self.tracker = tracker
+        self.verbose = verbose
+        batch = run_config.data.batch_size * strategy.num_replicas_in_sync
+        self.steps_per_epoch = self.training.steps_per_epoch or max(
+            1, math.ceil(data.train_size / batch)
+        )
+        self.train_ds = data.train.repeat()
+
+    def phases(self) -> list[tuple[str, int, int]]:
+        """``(phase, epochs, global epoch offset)`` in order."""
+        head = self.training.head_epochs
+        result = [("head", head, 0)] if head else []
+        return [*result, ("main", self.training.epochs, head)]
+
+    def fit(self, state: RunState | None) -> RunState:
+        phases = self.phases()
+        names = [name for name, _, _ in phases]
+        if state is None:
+            state = RunState(phase=names[0])
+        start = names.index(state.phase) if state.phase in names else 0
+        for index, (phase, epochs, offset) in enumerate(phases):
+            if index < start:
+                continue
+            resuming = index == start and self.store.weights_path(state) is not None
+            if index > start:
+                state = attrs.evolve(
+                    state,
+                    phase=phase,
+                    epoch=offset,
+                    step_in_epoch=0,
+                    best_value=None,
+                    best_epoch=None,
+                    wait=0,
+                )
+            state = self._fit_phase(phase, epochs, offset, state, resuming)
+        return state
+
+    def _compile(self, phase: str, epochs: int) -> None:
+        from food_recognition.models import freeze_backbone
+        from food_recognition.training.recipe import compile_model
+        from food_recognition.training.schedules import make_schedule
+
+        training = self.training
+        with self.strategy.scope():
+            if training.head_epochs:
+                # Not trainable also puts batch norm in inference mode (Keras 3), so the
+                # backbone's statistics stay put while only the head trains.
+                freeze_backbone(
+                    self.model, -1 if phase == "head" else self.config.model.frozen_layers
+                )
+            schedule = make_schedule(training, epochs * self.steps_per_epoch)
+            compile_model(self.model, training, schedule, len(self.data.classes))
+            self.model.optimizer.build(self.model.trainable_variables)
+
+    def _fit_phase(
+        self, phase: str, epochs: int, offset: int, state: RunState, resuming: bool
+    ) -> RunState:
+        from food_recognition.training.callbacks import CyclicalMomentum, RunStateCallback
+
+        self._compile(phase, epochs)
+        if resuming:
+            path = self.store.weights_path(state)
+            _log.info(
+                "resuming %s phase at epoch %d, step %d (global step %d) from %s",
+                phase,
+                state.epoch + 1,
+                state.step_in_epoch,
+                state.global_step,
+                path,
+            )
+            self.store.restore(self.model, state)
+        else:
+            # A checkpoint of the fresh phase, so a resume finds optimizer state of this phase.
+            state = self.store.save(self.model, state)
+        done_epochs = state.epoch - offset
+        if done_epochs >= epochs:
+            self._restore_best(state, self.store.load_best())
+            return state
+        run_state = RunStateCallback(
+            self.store,
+            state,
+            steps_per_epoch=self.steps_per_epoch,
+            epoch_offset=offset,
+            patience=self.training.early_stopping_patience,
+            checkpoint_every_steps=self.training.checkpoint_every_steps,
+            tracker=self.tracker,
+        )
+        callbacks: list[Any] = [run_state]
+        if self.training.schedule == "one_cycle":
+            callbacks.insert(
+                0,
+                CyclicalMomentum(
+                    epochs * self.steps_per_epoch,
+                    self.training.warmup_fraction,
+                    self.training.momentum_max,
+                    self.training.momentum_min,
+                ),
+            )
+        if self.training.ema:
+            import keras
+
+            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))
+        callbacks.extend(self.extra_callbacks)
+        if state.step_in_epoch:
+            # Finish the interrupted epoch, then go on with whole ones.
+            steps = self.steps_per_epoch - state.step_in_epoch
+            self._segment(callbacks, run_state, done_epochs, done_epochs + 1, steps, epochs)
+            done_epochs += 1
+        if done_epochs < epochs and not run_state.stopped_early:
+            self._segment(callbacks, run_state, done_epochs, epochs, self.steps_per_epoch, epochs)
+        self._restore_best(run_state.state, run_state.best_weights_or_none())
+        return run_state.state
+
+    def _segment(
+        self,
+        callbacks: list[Any],
+        run_state: Any,
+        initial_epoch: int,
+        epochs: int,
+        steps: int,
+        phase_epochs: int,
+    ) -> None:
+        self.model.fit(
+            self.train_ds,
+            validation_data=self.data.validation,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=self.verbose,
+        )
+        if (
+            run_state.live_weights is not None
+            and epochs < phase_epochs
+            and not run_state.stopped_early
+        ):
+            # fit() swapped the EMA values into the model; train on from the live ones.
+            self.model.set_weights(run_state.live_weights)
+
+    def _restore_best(self, state: RunState, best: list[Any] | None) -> None:
+        if self.training.early_stopping_patience is None or best is None:
+            return
+        if state.best_epoch is None or state.best_epoch == state.epoch - 1:
+            return
+        _log.info("restoring the weights of epoch %d (best validation loss)", state.best_epoch + 1)
+        self.model.set_weights(best)
+
+
+def _final_metrics(model: Any, data: TrainingData, state: RunState) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    val_accuracy = state.history.get("val_accuracy")
+    if val_accuracy:
+        metrics["best_val_accuracy"] = max(val_accuracy)
+    if data.test is not None:
+        results = model.evaluate(data.test, return_dict=True, verbose=0)
+        for name in ("loss", "accuracy", "top5_accuracy"):
+            if name in results:
+                metrics[f"test_{name}"] = float(results[name])
+    metrics["optimizer_steps"] = float(state.global_step)
+    return metrics
+
+
+def _write_package(
+    package_dir: Path,
+    model: Any,
+    data: TrainingData,
+    run_config: RunConfig,
+    metrics: dict[str, float],
+    history: dict[str, list[float]],
+    *,
+    evaluate: bool,
+) -> None:
+    from food_recognition.package import PLOTS_DIR, load_package, save_package
+
+    if package_dir.exists():
+        shutil.rmtree(package_dir)
+    save_package(
+        package_dir,
+        model,
+        data.classes,
+        data.human_labels,
+        run_config,
+        metrics=metrics,
+        history=history,
+    )
+    _log.info("model package written to %s", package_dir)
+    if not evaluate:
+        return
+    # The report and plots are extras: a failure there must not cost the trained model.
+    try:
+        from food_recognition.datasets import Split
+        from food_recognition.evaluation import evaluate as evaluate_package
+        from food_recognition.evaluation.plots import plot_training_curves
+
+        if isinstance(data.test_split, Split):
+            tta = run_config.tta if run_config.tta.policy != "identity" else None
+            evaluate_package(
+                load_package(package_dir),
+                data.test_split,
+                batch_size=run_config.data.batch_size,
+                tta=tta,
+                save=True,
+            )
+            _log.info("evaluation report and plots written to %s", package_dir)
+        elif history:
+            plot_training_curves(history, package_dir / PLOTS_DIR / "training_curves.png")
+    except Exception:
+        _log.warning("the package is written, but its evaluation failed", exc_info=True)

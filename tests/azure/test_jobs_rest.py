@@ -1,0 +1,202 @@
+"""Submission at the HTTP level: a real MLClient against the recording loopback Azure ML server.
+
+Each test reads the bodies the server recorded: what Azure ML would have received.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from food_recognition import __version__
+from food_recognition.azure.jobs import (
+    AzureMLTarget,
+    SweepError,
+    SweepSpec,
+    TrainingJob,
+    create_cluster,
+    load_sweep,
+)
+from food_recognition.compute import JobFailedError, get_target
+from food_recognition.config import RunConfig, with_overrides
+from tests.fixtures.azureml_rest import CONTAINER, AzureMLRestServer
+
+BLOB = "https://foodstore.blob.core.windows.net/food/food-101"
+REFERENCE_SWEEP = Path(__file__).parents[2] / "examples" / "sweep_reference.yaml"
+
+
+def _target(server: AzureMLRestServer) -> AzureMLTarget:
+    target = get_target("azureml", ml_client=server.client())
+    assert isinstance(target, AzureMLTarget)
+    return target
+
+
+def _job(**kwargs: Any) -> TrainingJob:
+    config = with_overrides(RunConfig(), {"model.backbone": "efficientnetv2_b0"})
+    options: dict[str, Any] = {"data": BLOB, "target": "azureml", "compute": "gpu-cluster"}
+    options.update(kwargs)
+    return TrainingJob(config, **options)
+
+
+def _submitted(server: AzureMLRestServer) -> dict[str, Any]:
+    puts = server.job_puts()
+    assert len(puts) == 1
+    body: dict[str, Any] = puts[0].json()["properties"]
+    return body
+
+
+def test_command_job_body(azureml_rest: AzureMLRestServer) -> None:
+    target = _target(azureml_rest)
+    job = _job(
+        nodes=2,
+        tags={"stage": "test"},
+        environment_variables={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        display_name="tiny-effnet",
+    )
+    handle = target.submit(job)
+
+    body = _submitted(azureml_rest)
+    assert body["jobType"] == "Command"
+    assert body["computeId"].endswith("/workspaces/ws-food/computes/gpu-cluster")
+    assert body["command"] == job.command(data_path="${{inputs.data}}", output="${{outputs.model}}")
+    assert body["inputs"]["data"] == {
+        "uri": BLOB,
+        "mode": "ReadOnlyMount",
+        "jobInputType": "uri_folder",
+    }
+    assert body["outputs"]["model"]["jobOutputType"] == "uri_folder"
+    assert body["resources"]["instanceCount"] == 2
+    assert body["distribution"] == {
+        "distributionType": "TensorFlow",
+        "workerCount": 2,
+        "parameterServerCount": 0,
+    }
+    assert body["environmentVariables"] == {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    assert body["experimentName"] == "food-recognition"
+    assert body["displayName"] == "tiny-effnet"
+    assert body["tags"] == {"stage": "test"}
+    assert handle.job_id == azureml_rest.job_puts()[0].path.rsplit("/", 1)[1]
+    assert handle.details["kind"] == "command"
+    # Every call carried the credential's bearer token.
+    assert all(
+        r.headers.get("authorization") == "Bearer loopback-test-token"
+        for r in azureml_rest.requests
+        if not r.path.startswith("/blob/")
+    )
+
+
+def test_code_snapshot_and_environment_are_uploaded(azureml_rest: AzureMLRestServer) -> None:
+    _target(azureml_rest).submit(_job())
+
+    body = _submitted(azureml_rest)
+    code_put = azureml_rest.find("PUT", r"codes/[^/]+/versions/[^/]+")
+    assert len(code_put) == 1
+    assert body["codeId"].lower() == code_put[0].path.lower()
+    uploaded = {k.split("/", 1)[1]: v for k, v in azureml_rest.blobs.items()}
+    run_yaml = next(v for k, v in uploaded.items() if k.endswith("/run.yaml"))
+    assert b"backbone: efficientnetv2_b0" in run_yaml
+    assert any(k.endswith("food_recognition/compute/job.py") for k in uploaded)
+    assert all(k.startswith(f"{CONTAINER}/") for k in azureml_rest.blobs)
+
+    env_put = azureml_rest.find("PUT", r"environments/[^/]+/versions/[^/]+")
+    assert len(env_put) == 1
+    environment = env_put[0].json()["properties"]
+    assert environment["image"].startswith("mcr.microsoft.com/azureml/")
+    assert f"food-recognition[gpu]=={__version__}" in environment["condaFile"]
+    assert body["environmentId"].lower() == env_put[0].path.lower()
+
+
+def test_single_node_job_has_no_distribution(azureml_rest: AzureMLRestServer) -> None:
+    _target(azureml_rest).submit(_job(environment="azureml:my-tf-env:3"))
+    body = _submitted(azureml_rest)
+    assert body["resources"]["instanceCount"] == 1
+    assert body.get("distribution") is None
+    # A named environment is referenced, not built.
+    assert body["environmentId"].endswith("/environments/my-tf-env/versions/3")
+    assert not azureml_rest.find("PUT", r"environments/.*")
+
+
+def test_sweep_job_body(azureml_rest: AzureMLRestServer) -> None:
+    target = _target(azureml_rest)
+    handle = target.submit_sweep(_job(nodes=2), load_sweep(REFERENCE_SWEEP))
+
+    body = _submitted(azureml_rest)
+    assert body["jobType"] == "Sweep"
+    assert body["objective"] == {"primaryMetric": "val_accuracy", "goal": "maximize"}
+    assert body["samplingAlgorithm"]["samplingAlgorithmType"] == "Random"
+    assert body["earlyTermination"]["policyType"] == "Bandit"
+    assert body["earlyTermination"]["evaluationInterval"] == 2
+    assert body["earlyTermination"]["slackFactor"] == pytest.approx(0.1)
+    assert body["limits"]["maxTotalTrials"] == 15
+    assert body["limits"]["maxConcurrentTrials"] == 4
+    assert body["limits"]["timeout"] == "P2D"  # 2880 minutes
+    assert body["searchSpace"]["model__pooling"] == ["choice", [["avg", "max"]]]
+    assert set(body["searchSpace"]) == {
+        "model__input_size",
+        "model__frozen_layers",
+        "model__pooling",
+        "model__dense_blocks",
+    }
+    trial = body["trial"]
+    assert "--model.input_size ${{search_space.model__input_size}}" in trial["command"]
+    assert trial["distribution"]["distributionType"] == "TensorFlow"
+    assert trial["resources"]["instanceCount"] == 2
+    assert body["computeId"].endswith("/computes/gpu-cluster")
+    assert body["inputs"]["data"]["uri"] == BLOB
+    assert handle.details["kind"] == "sweep"
+
+
+def test_a_bad_sweep_is_refused_before_any_request(azureml_rest: AzureMLRestServer) -> None:
+    target = _target(azureml_rest)
+    sweep = SweepSpec.from_dict(
+        {"search_space": {"model.pooling": {"type": "choice", "values": ["avg", "median"]}}}
+    )
+    with pytest.raises(SweepError, match="median"):
+        target.submit_sweep(_job(), sweep)
+    assert azureml_rest.requests == []
+
+
+def test_status_follows_the_service(azureml_rest: AzureMLRestServer) -> None:
+    target = _target(azureml_rest)
+    handle = target.submit(_job())
+    azureml_rest.job_status[handle.job_id] = "Running"
+    assert target.status(handle).state == "running"
+    azureml_rest.job_status[handle.job_id] = "Failed"
+    status = target.status(handle)
+    assert status.state == "failed" and status.service_state == "Failed"
+    assert target.wait(handle, timeout=5).state == "failed"
+    lines = list(target.stream_logs(handle))
+    assert lines[-1] == f"{handle.job_id}: Failed\n"
+    with pytest.raises(JobFailedError, match="no model package"):
+        target.download_outputs(handle, "unused")
+
+
+def test_create_cluster_is_an_explicit_call(azureml_rest: AzureMLRestServer) -> None:
+    ml_client = azureml_rest.client()
+    _target(azureml_rest).submit(_job())
+    assert not azureml_rest.find("PUT", r"computes/.*")
+
+    create_cluster(ml_client, "gpu-cluster", max_nodes=3, low_priority=True, idle_seconds=600)
+    puts = azureml_rest.find("PUT", r"computes/gpu-cluster")
+    assert len(puts) == 1
+    properties = puts[0].json()["properties"]["properties"]
+    assert properties["vmSize"] == "Standard_NC6s_v3"
+    assert properties["vmPriority"] == "LowPriority"
+    assert properties["scaleSettings"]["minNodeCount"] == 0
+    assert properties["scaleSettings"]["maxNodeCount"] == 3
+    assert properties["scaleSettings"]["nodeIdleTimeBeforeScaleDown"] == "PT10M"
+    with pytest.raises(ValueError, match="min_nodes"):
+        create_cluster(ml_client, "x", min_nodes=2, max_nodes=1)
+
+
+def test_a_route_added_by_a_test_answers_first(azureml_rest: AzureMLRestServer) -> None:
+    from tests.fixtures.azureml_rest import Reply
+
+    def refuse(server: AzureMLRestServer, request: Any, match: Any) -> Reply:
+        return Reply(403, {"error": {"code": "AuthorizationFailed", "message": "no role"}})
+
+    azureml_rest.add_route("PUT", r"jobs/[^/]+", refuse)
+    with pytest.raises(Exception, match="no role"):
+        _target(azureml_rest).submit(_job())

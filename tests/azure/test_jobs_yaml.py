@@ -1,0 +1,230 @@
+"""Jobs and sweeps as YAML that ``azure.ai.ml.load_job`` accepts unchanged; sweep validation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from azure.ai.ml import load_job
+
+from food_recognition import __version__
+from food_recognition.azure.environment import DEFAULT_IMAGE, conda_spec
+from food_recognition.azure.jobs import (
+    SweepError,
+    SweepSpec,
+    TrainingJob,
+    load_sweep,
+    write_job_yaml,
+)
+from food_recognition.cli import main
+from food_recognition.config import RunConfig, load_yaml
+from food_recognition.training.metric_names import LOGGED_METRICS
+
+BLOB = "https://foodstore.blob.core.windows.net/food/food-101"
+REFERENCE_SWEEP = Path(__file__).parents[2] / "examples" / "sweep_reference.yaml"
+
+
+def _job(**kwargs: object) -> TrainingJob:
+    options: dict[str, object] = {"data": BLOB, "target": "azureml", "compute": "gpu-a100"}
+    options.update(kwargs)
+    return TrainingJob(RunConfig(), **options)  # type: ignore[arg-type]
+
+
+def _sweep(**kwargs: object) -> SweepSpec:
+    data: dict[str, object] = {
+        "search_space": {
+            "model.input_size": {"type": "choice", "values": [192, 224]},
+            "training.learning_rate": {"type": "loguniform", "min_value": 1e-4, "max_value": 1e-2},
+            "augment.options.rotation": {"type": "choice", "values": [10, 40]},
+        },
+        "early_termination": {"policy": "bandit", "evaluation_interval": 2, "slack_factor": 0.1},
+        "limits": {"max_total_trials": 15, "max_concurrent_trials": 3, "timeout_minutes": 60},
+    }
+    data.update(kwargs)
+    return SweepSpec.from_dict(data)
+
+
+def test_command_job_round_trips_through_load_job(tmp_path: Path) -> None:
+    job = _job(tags={"stage": "test"}, environment_variables={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    path = write_job_yaml(job, tmp_path / "job")
+    loaded = load_job(path)
+    assert loaded.type == "command"
+    assert loaded.command == job.command(data_path="${{inputs.data}}", output="${{outputs.model}}")
+    assert loaded.compute == "gpu-a100"
+    assert loaded.inputs["data"].path == BLOB
+    assert loaded.inputs["data"].type == "uri_folder"
+    assert loaded.outputs["model"].type == "uri_folder"
+    assert loaded.environment_variables == {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    assert loaded.tags == {"stage": "test"}
+    assert loaded.experiment_name == "food-recognition"
+    assert loaded.distribution is None
+    assert loaded.environment.image == DEFAULT_IMAGE
+    # The code snapshot beside the YAML holds the package and the config.
+    assert (Path(loaded.base_path) / loaded.code).resolve() == (tmp_path / "job" / "code").resolve()
+    assert load_yaml(RunConfig, tmp_path / "job" / "code" / "run.yaml") == job.config
+    assert yaml.safe_load(path.read_text())["code"] == "code"
+
+
+def test_multi_node_job_carries_tensorflow_distribution(tmp_path: Path) -> None:
+    loaded = load_job(write_job_yaml(_job(nodes=3), tmp_path / "job"))
+    assert loaded.resources.instance_count == 3
+    assert loaded.distribution.type == "tensorflow"
+    assert loaded.distribution.worker_count == 3
+    assert loaded.distribution.parameter_server_count == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["azureml://datastores/workspaceblobstore/paths/food-101", "azureml:food101:2"],
+)
+def test_azureml_data_uris_pass_through(tmp_path: Path, data: str) -> None:
+    path = write_job_yaml(_job(data=data, data_mode="download"), tmp_path / "job")
+    written = yaml.safe_load(path.read_text())["inputs"]["data"]
+    assert written == {"mode": "download", "type": "uri_folder", "path": data}
+    load_job(path)
+
+
+def test_sweep_job_round_trips_through_load_job(tmp_path: Path) -> None:
+    path = write_job_yaml(_job(nodes=2), tmp_path / "sweep", sweep=_sweep())
+    loaded = load_job(path)
+    assert loaded.type == "sweep"
+    assert loaded.objective.primary_metric == "val_accuracy"
+    assert loaded.objective.goal == "maximize"
+    assert loaded.sampling_algorithm == "random"
+    assert loaded.early_termination.type == "bandit"
+    assert loaded.early_termination.slack_factor == pytest.approx(0.1)
+    assert loaded.early_termination.evaluation_interval == 2
+    assert loaded.limits.max_total_trials == 15
+    assert loaded.limits.max_concurrent_trials == 3
+    assert loaded.limits.timeout == 3600
+    assert loaded.compute == "gpu-a100"
+    assert loaded.experiment_name == "food-recognition"
+    space = loaded.search_space
+    assert space["model__input_size"].values == [192, 224]
+    # loguniform bounds are given as values and written as Azure's natural logs.
+    assert space["training__learning_rate"].min_value == pytest.approx(math.log(1e-4))
+    assert space["training__learning_rate"].max_value == pytest.approx(math.log(1e-2))
+    command = loaded.trial.command
+    assert "--model.input_size ${{search_space.model__input_size}}" in command
+    assert "--set augment.options.rotation=${{search_space.augment__options__rotation}}" in command
+    assert loaded.trial.distribution.worker_count == 2
+    assert loaded.inputs["data"].path == BLOB
+
+
+def test_reference_sweep_example_is_valid(tmp_path: Path) -> None:
+    sweep = load_sweep(REFERENCE_SWEEP)
+    assert sweep.limits.max_total_trials == 15
+    assert sweep.early_termination is not None
+    assert sweep.early_termination.policy == "bandit"
+    assert set(sweep.search_space) == {
+        "model.input_size",
+        "model.frozen_layers",
+        "model.pooling",
+        "model.dense_blocks",
+    }
+    load_job(write_job_yaml(_job(), tmp_path / "sweep", sweep=sweep))
+
+
+def test_a_metric_the_training_never_logs_is_refused() -> None:
+    with pytest.raises(SweepError, match="never logged") as error:
+        _sweep(primary_metric="val_acc")
+    assert "did you mean 'val_accuracy'" in str(error.value)
+    for name in LOGGED_METRICS:
+        assert name in str(error.value)
+
+
+def test_goal_follows_the_metric() -> None:
+    assert _sweep(primary_metric="val_loss").resolved_goal == "minimize"
+    assert _sweep(primary_metric="val_top5_accuracy").resolved_goal == "maximize"
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"model.input_sise": {"type": "choice", "values": [224]}}, "did you mean"),
+        ({"model.pooling": {"type": "choice", "values": ["avg", "mean"]}}, "'mean' is not allowed"),
+        ({"model.input_size": {"type": "uniform", "min_value": 200, "max_value": 300}},
+         "whole numbers"),
+        ({"training.learning_rate": {"type": "uniform", "min_value": 0.1, "max_value": 20}},
+         "out of range"),
+    ],
+)  # fmt: skip
+def test_search_space_is_checked_against_the_config(space: object, message: str) -> None:
+    sweep = _sweep(search_space=space, early_termination=None)
+    with pytest.raises(SweepError, match=message):
+        sweep.check(RunConfig())
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"sampling": "grid"}, "grid sampling does not take loguniform"),
+        (
+            {"sampling": "bayesian", "search_space": {"a.b": {"type": "choice", "values": [1]}}},
+            "does not support early termination",
+        ),
+        ({"early_termination": {"policy": "bandit", "evaluation_interval": 2}}, "exactly one"),
+        ({"search_space": {}}, "empty"),
+        ({"search_space": {"x": {"type": "loguniform", "min_value": -9, "max_value": -4}}},
+         "not logarithms"),
+        ({"search_space": {"x": {"type": "choise", "values": [1]}}}, "did you mean 'choice'"),
+        ({"sampling": "sobol"}, "sampling 'sobol'"),
+        ({"limit": {}}, "did you mean 'limits'"),
+    ],
+)  # fmt: skip
+def test_sweep_spec_errors(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(SweepError, match=message):
+        _sweep(**changes)
+
+
+def test_sweep_is_refused_before_any_yaml_is_written(tmp_path: Path) -> None:
+    bad = _sweep(search_space={"model.input_size": {"type": "choice", "values": [8]}})
+    with pytest.raises(SweepError, match=r"model\.input_size"):
+        write_job_yaml(_job(), tmp_path / "sweep", sweep=bad)
+    assert not (tmp_path / "sweep" / "job.yml").exists()
+
+
+def test_environment_pins_this_version() -> None:
+    pip = next(d["pip"] for d in conda_spec()["dependencies"] if isinstance(d, dict))
+    assert pip[0] == f"food-recognition[gpu]=={__version__}"
+    assert all("==" in requirement for requirement in pip)
+    custom = next(
+        d["pip"]
+        for d in conda_spec(package="food-recognition[gpu] @ https://x/fr.whl")["dependencies"]
+        if isinstance(d, dict)
+    )
+    assert custom[0].endswith("fr.whl") and len(custom) == len(pip)
+
+
+def test_cli_dry_run_writes_a_sweep_load_job_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "dry"
+    code = main(
+        ["azure", "submit", "--target", "azureml", "--dry-run", str(out), "--data", BLOB,
+         "--sweep", str(REFERENCE_SWEEP), "--nodes", "2", "--model.backbone", "efficientnetv2_s",
+         "--training.epochs", "12", "--tag", "owner=tests", "--env", "TF_CPP_MIN_LOG_LEVEL=1"]
+    )  # fmt: skip
+    assert code == 0
+    assert "az ml job create --file" in capsys.readouterr().out
+    loaded = load_job(out / "job.yml")
+    assert loaded.type == "sweep" and loaded.tags == {"owner": "tests"}
+    assert loaded.trial.environment_variables == {"TF_CPP_MIN_LOG_LEVEL": "1"}
+    config = load_yaml(RunConfig, out / "code" / "run.yaml")
+    assert config.model.backbone == "efficientnetv2_s"
+    assert config.training.epochs == 12
+
+
+def test_cli_refuses_a_sweep_on_an_unlogged_metric(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "primary_metric: f1\nsearch_space:\n  model.pooling: {type: choice, values: [avg]}\n"
+    )
+    code = main(["azure", "submit", "--dry-run", str(tmp_path / "x"), "--sweep", str(sweep)])
+    assert code == 2
+    assert "never logged" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

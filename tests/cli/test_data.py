@@ -1,0 +1,107 @@
+"""``food-recognition data``: inspect, download, upload and download-blob, end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from food_recognition.cli import main
+from food_recognition.datasets import load_dataset
+from tests.datasets import odd_images
+from tests.fixtures.http_server import FileServer
+from tests.fixtures.images import make_food101
+
+
+@pytest.fixture(autouse=True)
+def scan_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOOD_RECOGNITION_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = make_food101(tmp_path / "food-101")
+    odd_images.write(root / "images" / "bibimbap" / "1001.jpg", odd_images.truncated_jpeg())
+    odd_images.write(root / "images" / "bibimbap" / "1002.jpg", odd_images.exif_rotated_jpeg())
+    return root
+
+
+def test_inspect_prints_layout_counts_and_reasons(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["data", "inspect", str(tree), "--validation-fraction", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "layout:  food101" in out
+    assert "images:  train 14, validation 3, test 6" in out
+    assert "bibimbap            4       1       2" in out
+    assert "skipped: 1" in out
+    assert "bibimbap/1001.jpg: truncated or corrupt JPEG" in out
+    assert "bibimbap/1002.jpg: EXIF orientation 6" in out
+
+
+def test_inspect_json_matches_the_api(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "inspect", str(tree), "--json", "--seed", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    dataset = load_dataset(tree, seed=3)
+    assert report["layout"] == "food101"
+    assert report["classes"] == list(dataset.classes)
+    assert report["counts"] == {k: len(v) for k, v in dataset.splits.items()}
+    assert report["per_class"]["test"] == {"apple_pie": 2, "bibimbap": 2, "caesar_salad": 2}
+    assert [Path(s["path"]).name for s in report["skipped"]] == ["1001.jpg"]
+    assert report["normalized"][0]["reason"] == "EXIF orientation 6"
+
+
+def test_inspect_of_a_bad_tree_is_one_line(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tree / "meta" / "classes.txt").unlink()
+    assert main(["data", "inspect", str(tree)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "meta/classes.txt: missing" in err
+    assert "Traceback" not in err
+
+
+def test_download_and_checksum(
+    tmp_path: Path, http_server: FileServer, tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = http_server.root / "food-101.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname="food-101")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    url = http_server.url_for("food-101.tar.gz")
+    assert main(["data", "download", url, str(tmp_path / "a"), "--sha256", "f" * 64]) == 2
+    assert f"SHA-256 is {digest}, expected {'f' * 64}" in capsys.readouterr().err
+    assert main(["data", "download", url, str(tmp_path / "a"), "--sha256", digest, "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "a" / "food-101")
+
+
+def test_upload_and_download_blob(
+    azurite: str,
+    tree: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite)
+    container = f"cli-{uuid.uuid4().hex[:10]}"
+    files = sorted(p for p in tree.rglob("*") if p.is_file())
+    assert main(["data", "upload", str(tree), "--container", container, "--prefix", "f"]) == 0
+    assert f"uploaded {len(files)} files" in capsys.readouterr().out
+    assert main(["data", "upload", str(tree), "--container", container, "--prefix", "f"]) == 0
+    assert f"uploaded 0 files (0 bytes), skipped {len(files)}" in capsys.readouterr().out
+    back = tmp_path / "back"
+    args = ["data", "download-blob", str(back), "--container", container, "--prefix", "f/"]
+    assert main(args) == 0
+    assert f"downloaded {len(files)} files" in capsys.readouterr().out
+    for path in files:
+        assert (back / path.relative_to(tree)).read_bytes() == path.read_bytes()
+
+
+def test_upload_without_credentials_says_how(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    assert main(["data", "upload", str(tree), "--container", "x"]) == 2
+    assert "AZURE_STORAGE_CONNECTION_STRING" in capsys.readouterr().err

@@ -1,0 +1,208 @@
+"""Downloads from a loopback HTTP server: checksum, resume, clean retry, safe extraction."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import re
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from food_recognition.datasets import load_dataset
+from food_recognition.datasets.download import (
+    ChecksumError,
+    DownloadError,
+    UnsafeArchiveError,
+    download,
+    extract_archive,
+)
+from tests.fixtures.http_server import FileServer
+from tests.fixtures.images import make_food101
+
+
+def make_tar_gz(source: Path, archive: Path) -> Path:
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname=source.name)
+    return archive
+
+
+@pytest.fixture
+def served_food101(tmp_path: Path, http_server: FileServer) -> tuple[FileServer, str, str]:
+    """A Food-101 tree packed as ``food-101.tar.gz`` on the server, and its SHA-256.
+
+    gdown writes 512 KiB chunks, so a 1.5 MB incompressible file makes the
+    archive big enough to be interrupted with whole chunks on disk.
+    """
+    tree = make_food101(tmp_path / "src" / "food-101", size=(64, 48))
+    (tree / "noise.bin").write_bytes(random.Random(0).randbytes(1_500_000))
+    archive = make_tar_gz(tree, http_server.root / "food-101.tar.gz")
+    return http_server, "food-101.tar.gz", hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def full_gets(server: FileServer, name: str) -> int:
+    return sum(1 for r in server.requests if r.path == name and r.range is None)
+
+
+def test_download_verifies_and_extracts(
+    tmp_path: Path, served_food101: tuple[FileServer, str, str]
+) -> None:
+    server, name, digest = served_food101
+    dest = tmp_path / "data"
+    root = download(server.url_for(name), dest, sha256=digest.upper(), quiet=True)
+    assert root == dest / "food-101"
+    ds = load_dataset(root)
+    assert ds.layout == "food101" and len(ds.test) == 6
+    assert (dest / name).is_file()
+    assert not list(dest.glob("*.part"))
+    # A second run neither downloads nor extracts again.
+    (root / "meta" / "marker").write_text("kept")
+    assert download(server.url_for(name), dest, sha256=digest, quiet=True) == root
+    assert full_gets(server, name) == 1
+    assert (root / "meta" / "marker").read_text() == "kept"
+
+
+def test_checksum_mismatch_names_both_and_removes_the_file(
+    tmp_path: Path, served_food101: tuple[FileServer, str, str]
+) -> None:
+    server, name, digest = served_food101
+    wrong = "0" * 64
+    with pytest.raises(ChecksumError, match=f"SHA-256 is {digest}, expected {wrong}"):
+        download(server.url_for(name), tmp_path / "data", sha256=wrong, quiet=True)
+    assert not (tmp_path / "data" / name).exists()
+    assert not (tmp_path / "data" / "food-101").exists()
+
+
+def test_interrupted_download_resumes_with_a_range_request(
+    tmp_path: Path, served_food101: tuple[FileServer, str, str]
+) -> None:
+    server, name, digest = served_food101
+    size = (server.root / name).stat().st_size
+    server.drop_after[name] = 1_200_000
+    dest = tmp_path / "data"
+    with pytest.raises(DownloadError, match="incomplete"):
+        download(server.url_for(name), dest, sha256=digest, quiet=True, retries=0)
+    partials = list(dest.glob(f"{name}*.part"))
+    assert len(partials) == 1
+    kept = partials[0].stat().st_size
+    assert 0 < kept < size
+    root = download(server.url_for(name), dest, sha256=digest, quiet=True, retries=0)
+    assert root == dest / "food-101"
+    assert [r.range for r in server.requests if r.range] == [f"bytes={kept}-"]
+    assert hashlib.sha256((dest / name).read_bytes()).hexdigest() == digest
+
+
+def test_a_dropped_connection_is_resumed_within_one_call(
+    tmp_path: Path, served_food101: tuple[FileServer, str, str]
+) -> None:
+    server, name, digest = served_food101
+    server.drop_after[name] = 1_200_000
+    root = download(server.url_for(name), tmp_path / "data", sha256=digest, quiet=True, retries=2)
+    assert root.name == "food-101"
+    ranges = [r.range for r in server.requests if r.range]
+    assert len(ranges) == 1 and ranges[0].startswith("bytes=") and ranges[0] != "bytes=0-"
+
+
+def test_a_server_refusing_ranges_gets_a_clean_retry(
+    tmp_path: Path, served_food101: tuple[FileServer, str, str]
+) -> None:
+    server, name, digest = served_food101
+    server.drop_after[name] = 1_200_000
+    dest = tmp_path / "data"
+    with pytest.raises(DownloadError):
+        download(server.url_for(name), dest, quiet=True, retries=0)
+    server.ranges = False
+    download(server.url_for(name), dest, sha256=digest, quiet=True, retries=0)
+    assert hashlib.sha256((dest / name).read_bytes()).hexdigest() == digest
+    assert not list(dest.glob("*.part"))
+
+
+def test_a_missing_file_is_a_download_error(tmp_path: Path, http_server: FileServer) -> None:
+    with pytest.raises(DownloadError, match="404"):
+        download(http_server.url_for("nope.zip"), tmp_path, quiet=True, retries=0)
+
+
+def test_source_must_be_a_url_or_a_drive_id(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="neither an http"):
+        download("ftp://example.com/x.zip", tmp_path)
+
+
+def test_a_plain_file_is_returned_as_is(tmp_path: Path, http_server: FileServer) -> None:
+    (http_server.root / "classes.txt").write_text("apple_pie\n")
+    path = download(http_server.url_for("classes.txt"), tmp_path / "d", quiet=True)
+    assert path == tmp_path / "d" / "classes.txt" and path.read_text() == "apple_pie\n"
+
+
+# -- extraction refuses entries escaping the target ------------------------------------
+
+
+def zip_with(archive: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name, data in entries.items():
+            zipped.writestr(name, data)
+    return archive
+
+
+def tar_with(archive: Path, members: list[tarfile.TarInfo]) -> Path:
+    with tarfile.open(archive, "w:gz") as tar:
+        for member in members:
+            data = b"x" * member.size
+            tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return archive
+
+
+def tar_member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    member.linkname = link
+    member.size = 1 if kind == tarfile.REGTYPE else 0
+    return member
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [("../evil.txt", "climbs out with '..'"), ("/tmp/evil.txt", "an absolute path")],
+)
+def test_zip_slip_is_refused(tmp_path: Path, entry: str, problem: str) -> None:
+    archive = zip_with(tmp_path / "bad.zip", {"data/ok.txt": b"fine", entry: b"pwned"})
+    dest = tmp_path / "out" / "inner"
+    with pytest.raises(
+        UnsafeArchiveError, match=re.escape(f"entry '{entry}' is ") + f".*{problem}"
+    ):
+        extract_archive(archive, dest)
+    assert not (tmp_path / "out" / "evil.txt").exists()
+    assert not (dest / "data").exists()  # nothing at all was written
+
+
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [
+        (tar_member("a/../../evil.txt"), "climbs out"),
+        (tar_member("/etc/evil.txt"), "an absolute path"),
+        (tar_member("data/link", tarfile.SYMTYPE, "../../etc/passwd"), "is a symlink to"),
+        (tar_member("data/link", tarfile.SYMTYPE, "/etc/passwd"), "is a symlink to"),
+        (tar_member("data/hard", tarfile.LNKTYPE, "../outside"), "is a hard link to"),
+        (tar_member("data/fifo", tarfile.FIFOTYPE), "is a device or FIFO"),
+    ],
+    ids=["dotdot", "absolute", "symlink-out", "symlink-absolute", "hardlink-out", "fifo"],
+)
+def test_tar_escapes_are_refused(tmp_path: Path, member: tarfile.TarInfo, message: str) -> None:
+    archive = tar_with(tmp_path / "bad.tar.gz", [tar_member("data/ok.txt"), member])
+    dest = tmp_path / "out" / "inner"
+    with pytest.raises(
+        UnsafeArchiveError, match=re.escape(f"entry '{member.name}' ") + f".*{message}"
+    ):
+        extract_archive(archive, dest)
+    assert not (dest / "data").exists()
+
+
+def test_a_symlink_inside_the_target_is_fine(tmp_path: Path) -> None:
+    archive = tar_with(
+        tmp_path / "ok.tar.gz",
+        [tar_member("data/ok.txt"), tar_member("data/alias.txt", tarfile.SYMTYPE, "ok.txt")],
+    )
+    assert extract_archive(archive, tmp_path / "out") == tmp_path / "out" / "data"
+    assert (tmp_path / "out" / "data" / "alias.txt").read_bytes() == b"x"

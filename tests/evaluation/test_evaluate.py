@@ -1,0 +1,109 @@
+"""evaluate(): metrics equal NumPy's on a fixed model; TTA column; files in the package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pytest
+
+from food_recognition.config import RunConfig, TTAConfig
+from food_recognition.datasets import Split, load_dataset
+from food_recognition.datasets.pipeline import eval_dataset
+from food_recognition.evaluation import EvaluationError, evaluate
+from food_recognition.package import ModelPackage, load_package, save_package
+from tests.fixtures.images import make_food101
+from tests.models.tiny import build_tiny
+
+CLASSES = ("apple_pie", "bibimbap", "caesar_salad", "donuts")
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelPackage, Split]:
+    root = tmp_path_factory.mktemp("eval")
+    tree = make_food101(root / "food-101", CLASSES, train_per_class=2, test_per_class=5)
+    dataset = load_dataset(tree)
+    model = build_tiny(num_classes=len(CLASSES), dropout=0.0)
+    history = {"loss": [1.5, 1.0], "val_loss": [1.6, 1.2], "accuracy": [0.3, 0.5]}
+    path = save_package(root / "package", model, CLASSES, None, RunConfig(), history=history)
+    return load_package(path), dataset.test
+
+
+def _expected(package: ModelPackage, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    batches = eval_dataset(split, image_size=package.input_size, batch_size=7)
+    images = np.concatenate([np.asarray(x) for x, _ in batches])
+    return package.predict(images), np.asarray(split.labels)
+
+
+def test_metrics_equal_numpy_on_a_fixed_model(case: tuple[ModelPackage, Split]) -> None:
+    package, split = case
+    report = evaluate(package, split, batch_size=3)
+    probabilities, labels = _expected(package, split)
+    assert report.num_images == len(labels) == 20
+    assert report.metrics.top1 == pytest.approx(float((probabilities.argmax(1) == labels).mean()))
+    picked = probabilities[np.arange(len(labels)), labels]
+    assert report.metrics.log_loss == pytest.approx(float(-np.log(picked).mean()), rel=1e-5)
+    assert report.metrics.top5 == 1.0  # four classes
+    assert report.seconds_per_image > 0
+    assert report.tta_metrics is None
+    wrong = int((probabilities.argmax(1) != labels).sum())
+    assert len(report.worst_mistakes) == min(wrong, 16)
+
+
+def test_identity_tta_equals_single_view_and_flip_differs(
+    case: tuple[ModelPackage, Split],
+) -> None:
+    package, split = case
+    same = evaluate(package, split, tta=TTAConfig(policy="identity"))
+    assert same.tta_metrics is not None
+    np.testing.assert_allclose(
+        same.tta_metrics.probabilities, same.metrics.probabilities, rtol=1e-5, atol=1e-6
+    )
+    flip = evaluate(package, split, tta=TTAConfig(policy="flip"))
+    assert flip.tta_metrics is not None and flip.tta_extra_view_images == 20
+    assert not np.allclose(flip.tta_metrics.probabilities, flip.metrics.probabilities)
+    assert "TTA flip" in flip.summary()
+
+
+def test_save_writes_report_and_plots_into_the_package(
+    case: tuple[ModelPackage, Split],
+) -> None:
+    package, split = case
+    report = evaluate(package, split, save=True)
+    saved = json.loads((package.path / "evaluation.json").read_text())
+    assert saved["metrics"]["top1"] == pytest.approx(report.metrics.top1)
+    assert saved["split"] == "test"
+    plots = package.path / "plots"
+    names = {p.name for p in plots.glob("*.png")}
+    assert names == {
+        "confusion_matrix.png",
+        "most_confused.png",
+        "per_class_accuracy.png",
+        "worst_mistakes.png",
+        "training_curves.png",
+    }
+    for png in plots.glob("*.png"):
+        assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
+
+
+def test_split_classes_are_mapped_by_name(case: tuple[ModelPackage, Split]) -> None:
+    package, split = case
+    reordered = tuple(reversed(CLASSES))
+    remapped = attrs.evolve(
+        split,
+        labels=tuple(reordered.index(CLASSES[label]) for label in split.labels),
+        classes=reordered,
+    )
+    plain = evaluate(package, split)
+    mapped = evaluate(package, remapped)
+    assert mapped.metrics.top1 == plain.metrics.top1
+    np.testing.assert_array_equal(mapped.metrics.confusion, plain.metrics.confusion)
+
+
+def test_unknown_classes_are_refused(case: tuple[ModelPackage, Split], tmp_path: Path) -> None:
+    package, split = case
+    stranger = attrs.evolve(split, classes=("pho", *CLASSES[1:]))
+    with pytest.raises(EvaluationError, match="1 classes the package does not know \\(pho\\)"):
+        evaluate(package, stranger)

@@ -1,0 +1,121 @@
+"""The model package: save, load in safe mode, same probabilities, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from food_recognition.config import RunConfig, with_overrides
+from food_recognition.package import PackageError, load_package, save_package
+from tests.models.tiny import build_tiny
+
+CLASSES = ("apple_pie", "bibimbap", "caesar_salad")
+IMAGES = np.random.default_rng(0).uniform(0, 255, (6, 32, 32, 3)).astype("float32")
+
+
+def _config() -> RunConfig:
+    return with_overrides(
+        RunConfig(),
+        {"model.backbone": "tiny_cnn", "model.dense_blocks": "2", "tta.policy": "flip"},
+    )
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    model = build_tiny(dense_blocks=2, dense_units=16, batch_norm=True)
+    path = save_package(
+        tmp_path / "package",
+        model,
+        CLASSES,
+        ("Apple pie", "Bibimbap", "Caesar salad"),
+        _config(),
+        metrics={"test_accuracy": 0.5},
+        history={"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]},
+    )
+    return path, model.predict(IMAGES, verbose=0)
+
+
+def test_round_trip_gives_identical_probabilities(saved: tuple[Path, np.ndarray]) -> None:
+    path, expected = saved
+    package = load_package(path)
+    np.testing.assert_array_equal(package.predict(IMAGES, batch_size=4), expected)
+    assert package.classes == CLASSES
+    assert package.human_labels == ("Apple pie", "Bibimbap", "Caesar salad")
+    assert package.config == _config()
+    assert package.config.tta.policy == "flip"
+    assert package.input_size == 32
+    assert package.metrics == {"test_accuracy": 0.5}
+    assert package.history == {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}
+
+
+def test_layout_and_no_optimizer_state(saved: tuple[Path, np.ndarray]) -> None:
+    path, _ = saved
+    assert {p.name for p in path.iterdir()} == {
+        "model.keras",
+        "labels.json",
+        "config.yaml",
+        "metrics.json",
+        "history.json",
+    }
+    labels = json.loads((path / "labels.json").read_text())
+    assert labels["classes"] == list(CLASSES)
+    with zipfile.ZipFile(path / "model.keras") as archive:
+        config = archive.read("config.json").decode()
+    assert '"class_name": "Lambda"' not in config
+    assert "food_recognition>Preprocess" in config
+
+
+def test_loads_in_a_fresh_process_without_the_backbone_plugin(
+    saved: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    path, expected = saved
+    out = tmp_path / "probabilities.npy"
+    code = (
+        "import sys, numpy as np; from food_recognition.package import load_package; "
+        f"p = load_package({str(path)!r}); "
+        f"np.save({str(out)!r}, p.predict(np.load({str(tmp_path / 'images.npy')!r})))"
+    )
+    np.save(tmp_path / "images.npy", IMAGES)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_allclose(np.load(out), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_human_labels_derived_when_not_given(tmp_path: Path) -> None:
+    path = save_package(tmp_path / "p", build_tiny(), CLASSES, None, RunConfig())
+    assert json.loads((path / "labels.json").read_text())["human_labels"][2] == "Caesar salad"
+
+
+def test_missing_model_file_is_a_clear_error(saved: tuple[Path, np.ndarray]) -> None:
+    path, _ = saved
+    (path / "model.keras").unlink()
+    with pytest.raises(PackageError, match=f"not a model package: {path} has no model.keras"):
+        load_package(path)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(PackageError, match=r"no model package at .*: no such folder"):
+        load_package(tmp_path / "absent")
+
+
+def test_labels_that_disagree_with_the_model(saved: tuple[Path, np.ndarray]) -> None:
+    path, _ = saved
+    (path / "labels.json").write_text(json.dumps({"classes": ["a", "b"]}))
+    with pytest.raises(PackageError, match=r"the model has 3 outputs but labels\.json lists 2"):
+        load_package(path)
+
+
+def test_saving_with_the_wrong_class_count_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PackageError, match="3 outputs but 2 classes"):
+        save_package(tmp_path / "p", build_tiny(), CLASSES[:2], None, RunConfig())
+
+
+def test_predict_names_the_expected_shape(saved: tuple[Path, np.ndarray]) -> None:
+    package = load_package(saved[0])
+    with pytest.raises(ValueError, match=r"this model takes \[N, 32, 32, 3\]"):
+        package.predict(np.zeros((2, 64, 64, 3), "float32"))
