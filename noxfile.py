@@ -74,8 +74,17 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs]")
     env = _quiet_tensorflow(session)
     build = ROOT / "docs" / "_build"
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", str(build / "html"), env=env)
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", str(build / "doctest"), env=env)
+    for builder in ("html", "doctest"):
+        session.run(
+            "sphinx-build",
+            "-W",
+            "--keep-going",
+            "-b",
+            builder,
+            "docs",
+            str(build / builder),
+            env=env,
+        )
     session.log(f"open {build / 'html' / 'index.html'}")
 
 

@@ -17,7 +17,7 @@ import food_recognition  # noqa: E402
 
 project = "food_recognition"
 author = "food_recognition developers"
-copyright = "2026, food_recognition developers"  # noqa: A001
+copyright = "2026, food_recognition developers"
 release = food_recognition.__version__
 version = release
 
@@ -26,8 +26,10 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.doctest",
     "sphinx.ext.viewcode",
+    "sphinx.ext.autosectionlabel",
     "configref",
 ]
+autosectionlabel_prefix_document = True
 
 html_theme = "furo"
 html_title = f"food_recognition {release}"

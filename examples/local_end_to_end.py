@@ -33,16 +33,19 @@ def main() -> None:
     data = args.data or write_digits_sample(args.workdir / "digits", size=48)
 
     # 2. One value describes the run; the CLI and YAML files make the same value.
-    config = with_overrides(RunConfig(), {
-        "data.path": str(data),
-        "data.max_per_class": 12 if args.quick else None,
-        "model.backbone": "mobilenet_v3_small",
-        "model.input_size": 48,
-        "training.epochs": 1 if args.quick else 5,
-        "training.steps_per_epoch": 3 if args.quick else None,
-        "training.early_stopping_patience": None,
-        "tta.policy": "flip",
-    })
+    config = with_overrides(
+        RunConfig(),
+        {
+            "data.path": str(data),
+            "data.max_per_class": 12 if args.quick else None,
+            "model.backbone": "mobilenet_v3_small",
+            "model.input_size": 48,
+            "training.epochs": 1 if args.quick else 5,
+            "training.steps_per_epoch": 3 if args.quick else None,
+            "training.early_stopping_patience": None,
+            "tta.policy": "flip",
+        },
+    )
 
     # 3. Train: checkpoints, MLflow metrics and the model package under workdir.
     package_dir = train(config, args.workdir / "model")

@@ -27,7 +27,7 @@ import difflib
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any, TypeAlias, TypeVar
 
 import attrs
 import yaml
@@ -52,7 +52,7 @@ __all__ = [
 C = TypeVar("C")
 
 #: Values an option mapping may hold (policy options, tags).
-OptionValue = Union[int, float, str, bool]
+OptionValue: TypeAlias = int | float | str | bool
 
 
 class ConfigError(ValueError):
@@ -429,9 +429,7 @@ def _sub(cls: type[C]) -> Any:
     def convert(value: Any) -> Any:
         return from_dict(cls, value) if isinstance(value, Mapping) else value
 
-    return attrs.field(
-        factory=cls, converter=convert, validator=attrs.validators.instance_of(cls)
-    )
+    return attrs.field(factory=cls, converter=convert, validator=attrs.validators.instance_of(cls))
 
 
 @attrs.define(frozen=True)

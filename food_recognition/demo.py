@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from food_recognition.config import RunConfig, TTAConfig, with_overrides
+from food_recognition.config import RunConfig, with_overrides
 
 if TYPE_CHECKING:
     from food_recognition.evaluation import EvaluationReport
@@ -231,8 +231,10 @@ def _upload_and_mount(
 
     client = BlobServiceClient.from_connection_string(connection_string)
     report = upload_tree(source, _CONTAINER, prefix="food-101/", client=client)
-    echo(f"  uploaded {len(report.uploaded)} files ({report.bytes_uploaded / 1e6:.1f} MB) "
-         f"to container {_CONTAINER!r}; {len(report.skipped)} already there")
+    echo(
+        f"  uploaded {len(report.uploaded)} files ({report.bytes_uploaded / 1e6:.1f} MB) "
+        f"to container {_CONTAINER!r}; {len(report.skipped)} already there"
+    )
     again = upload_tree(source, _CONTAINER, prefix="food-101/", client=client)
     echo(f"  upload again: {len(again.uploaded)} sent, {len(again.skipped)} skipped as identical")
     # What an Azure ML job sees as its mounted uri_folder input.
@@ -276,14 +278,22 @@ def _upload_to_azure(source: Path, echo: Callable[[str], None]) -> str:
 
 
 def _train_on_azure(
-    config: RunConfig, data_url: str, options: DemoOptions, workdir: Path,
+    config: RunConfig,
+    data_url: str,
+    options: DemoOptions,
+    workdir: Path,
     echo: Callable[[str], None],
 ) -> Path:
     from food_recognition.compute import TrainingJob, get_target
 
     target = get_target("azureml")
-    job = TrainingJob(config, data=data_url, target="azureml", compute=options.compute,
-                      experiment_name="food-recognition-demo")
+    job = TrainingJob(
+        config,
+        data=data_url,
+        target="azureml",
+        compute=options.compute,
+        experiment_name="food-recognition-demo",
+    )
     handle = target.submit(job)
     echo(f"  submitted {handle.job_id}")
     for line in target.stream_logs(handle):
@@ -325,8 +335,10 @@ def _serve_and_classify(package_dir: Path, image: Path, echo: Callable[[str], No
     with LocalServer(package_dir) as server:
         echo(f"  serving at {server.scoring_uri} (liveness: {server.health_uri})")
         prediction = ScoringClient(server.scoring_uri).predict(image.read_bytes(), top_k=3)
-    echo(f"  POST {image.name} -> " + ", ".join(
-        f"{label.label} {label.probability:.2f}" for label in prediction.labels))
+    echo(
+        f"  POST {image.name} -> "
+        + ", ".join(f"{label.label} {label.probability:.2f}" for label in prediction.labels)
+    )
     echo("  server stopped")
     return prediction
 

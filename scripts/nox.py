@@ -21,7 +21,7 @@ REQUIREMENTS = ("nox>=2024.4", "uv>=0.4")
 
 
 def main() -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may run on an older Python
         sys.exit(f"food_recognition needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     bindir = TOOLS / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / ("python.exe" if os.name == "nt" else "python")
@@ -29,9 +29,7 @@ def main() -> int:
     if not marker.exists():
         print(f"creating {TOOLS.name}/ with {', '.join(REQUIREMENTS)}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", *REQUIREMENTS], check=True
-        )
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *REQUIREMENTS], check=True)
         marker.write_text("ok\n")
     env = dict(os.environ)
     # nox finds uv on PATH for its fast virtual environments.

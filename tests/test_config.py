@@ -29,12 +29,24 @@ ALL = (DataConfig, ModelConfig, AugmentConfig, TrainingConfig, TTAConfig, RunCon
 def _non_default() -> RunConfig:
     return RunConfig(
         data=DataConfig(path="/data/food-101", layout="food101", batch_size=8, max_per_class=3),
-        model=ModelConfig(backbone="efficientnetv2_b0", weights="imagenet", input_size=96,
-                          frozen_layers=-1, pooling="flatten", dense_blocks=2, batch_norm=True),
-        augment=AugmentConfig(policy="reference", options={"rotation": 40, "flip": True},
-                              mixup_alpha=0.2),
-        training=TrainingConfig(epochs=3, schedule="cosine", early_stopping_patience=None,
-                                tracking_uri="file:///tmp/mlruns"),
+        model=ModelConfig(
+            backbone="efficientnetv2_b0",
+            weights="imagenet",
+            input_size=96,
+            frozen_layers=-1,
+            pooling="flatten",
+            dense_blocks=2,
+            batch_norm=True,
+        ),
+        augment=AugmentConfig(
+            policy="reference", options={"rotation": 40, "flip": True}, mixup_alpha=0.2
+        ),
+        training=TrainingConfig(
+            epochs=3,
+            schedule="cosine",
+            early_stopping_patience=None,
+            tracking_uri="file:///tmp/mlruns",
+        ),
         tta=TTAConfig(policy="ten_crop", threshold=0.6, merge="mean_logit"),
     )
 
@@ -65,7 +77,11 @@ def test_configs_are_frozen_and_hashable() -> None:
 @pytest.mark.parametrize(
     ("cls", "kwargs", "fragments"),
     [
-        (ModelConfig, {"pooling": "mean"}, ["ModelConfig.pooling", "'mean'", "'avg', 'max', 'flatten'"]),
+        (
+            ModelConfig,
+            {"pooling": "mean"},
+            ["ModelConfig.pooling", "'mean'", "'avg', 'max', 'flatten'"],
+        ),
         (TrainingConfig, {"epochs": 0}, ["TrainingConfig.epochs", "[1, inf)"]),
         (TrainingConfig, {"schedule": "step"}, ["'one_cycle', 'cosine', 'constant'"]),
         (DataConfig, {"validation_fraction": 1.5}, ["DataConfig.validation_fraction", "0.9]"]),
@@ -114,7 +130,7 @@ def test_overrides_convert_strings_like_a_command_line() -> None:
 
 
 def test_override_of_unknown_path_is_refused() -> None:
-    with pytest.raises(ConfigError, match="did you mean 'model.backbone'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'model\.backbone'"):
         with_overrides(RunConfig(), {"model.backbon": "x"})
 
 

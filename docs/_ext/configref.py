@@ -50,8 +50,9 @@ class ConfigReference(SphinxDirective):
         for section in attrs.fields(config.RunConfig):
             cls = section.default.factory  # type: ignore[union-attr]
             docs = _param_docs(cls)
+            target = f"food_recognition.config.{cls.__name__}"
             lines += [
-                f".. list-table:: ``{section.name}`` (:class:`~food_recognition.config.{cls.__name__}`)",
+                f".. list-table:: ``{section.name}`` (:class:`~{target}`)",
                 "   :header-rows: 1",
                 "   :widths: 25 15 60",
                 "",

@@ -9,7 +9,9 @@ done once per batch instead of once per image, and only on the pixels kept:
    per-image parameters (a flip bit, an affine transform, colour factors).
    Zoom, shift and random-resized-crop are all just a choice of box here, so
    with :func:`tf.image.decode_and_crop_jpeg` they cost nothing but the choice.
-2. The pipeline decodes only that box and resizes it to the output size, as uint8.
+2. The pipeline decodes only that box; :meth:`AugmentPolicy.prepare` resizes it
+   to the output size, with what is cheap per image (a flip, brightness and
+   contrast while the resized pixels are float anyway), and returns uint8.
 3. :meth:`AugmentPolicy.batch_transform` (per batch): one vectorised call on the
    uint8 batch and its parameters (for example a single
    ``ImageProjectiveTransformV3`` for every image's rotation) returning float32

@@ -1,4 +1,4 @@
-"""``food-recognition demo``: the whole mission on embedded defaults (the README's first command)."""
+"""``food-recognition demo``: the whole mission on embedded defaults (README, first command)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-per-class", type=int, default=None)
-    parser.add_argument("--tta", default=None,
-                        help="TTA policy evaluated and served (default: flip for photos, "
-                        "five_crop for the digits sample)")
+    parser.add_argument(
+        "--tta",
+        default=None,
+        help="TTA policy evaluated and served (default: flip for photos, "
+        "five_crop for the digits sample)",
+    )
     parser.add_argument("--no-serve", action="store_true", help="skip the inference server")
     parser.set_defaults(handler=run)
 

@@ -226,8 +226,8 @@ def plot_worst_mistakes(
         return _save(figure, path)
     grid = figure.subplots(rows, columns, squeeze=False)
     for index, axes in enumerate(grid.flat):
-        axes.set_axis_off()
         if index >= len(mistakes):
+            axes.set_axis_off()
             continue
         mistake = mistakes[index]
         axes.imshow(_thumbnail(mistake.path, thumbnail))
@@ -236,15 +236,14 @@ def plot_worst_mistakes(
             color="#c0392b",
             fontsize=9,
         )
-        axes.text(
-            0.5,
-            -0.04,
-            f"true: {mistake.true_label}\n{Path(mistake.path).name}",
-            transform=axes.transAxes,
-            ha="center",
-            va="top",
-            fontsize=8,
-            color="#1e8449",
+        # An x label (not free text) so the constrained layout leaves room for it
+        # and the caption never runs into the next row's title.
+        axes.set_xticks([])
+        axes.set_yticks([])
+        for spine in axes.spines.values():
+            spine.set_visible(False)
+        axes.set_xlabel(
+            f"true: {mistake.true_label}\n{Path(mistake.path).name}", fontsize=8, color="#1e8449"
         )
     return _save(figure, path)
 

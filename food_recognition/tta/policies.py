@@ -120,12 +120,8 @@ class View:
     """
 
     size: float = attrs.field(default=1.0, converter=float, validator=_number_range(0.05, 4.0))
-    center_x: float = attrs.field(
-        default=0.5, converter=float, validator=_number_range(-1.0, 2.0)
-    )
-    center_y: float = attrs.field(
-        default=0.5, converter=float, validator=_number_range(-1.0, 2.0)
-    )
+    center_x: float = attrs.field(default=0.5, converter=float, validator=_number_range(-1.0, 2.0))
+    center_y: float = attrs.field(default=0.5, converter=float, validator=_number_range(-1.0, 2.0))
     rotation: float = attrs.field(
         default=0.0, converter=float, validator=_number_range(-360.0, 360.0)
     )

@@ -41,6 +41,7 @@ def test_console_script_runs_without_importing_tensorflow() -> None:
         "from food_recognition.plugins import get_plugin_manager as g; g().contributions();"
         "print('tensorflow' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

@@ -22,13 +22,32 @@ EXAMPLE = ROOT / "examples" / "tiny_backbone_plugin"
 @pytest.fixture(scope="module")
 def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("site")
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-               "--target", str(target), str(EXAMPLE)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--target",
+        str(target),
+        str(EXAMPLE),
+    ]
     try:
         import uv  # noqa: F401
 
-        command = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--no-deps",
-                   "--target", str(target), str(EXAMPLE)]
+        command = [
+            sys.executable,
+            "-m",
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ]
     except ImportError:
         pass
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -43,7 +62,11 @@ def _run(args: list[str], site: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(site), TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run(
         [sys.executable, "-m", "food_recognition", *args],
-        capture_output=True, text=True, env=env, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=ROOT,
     )
 
 

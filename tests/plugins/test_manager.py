@@ -32,8 +32,9 @@ class BackbonePlugin:
     @hookimpl
     def food_recognition_register_backbones(self, register: Register[BackboneSpec]) -> None:
         for name in self.names:
-            register.add(BackboneSpec(name=name, build=_builder, preprocessing="tf",
-                                      default_input_size=64))
+            register.add(
+                BackboneSpec(name=name, build=_builder, preprocessing="tf", default_input_size=64)
+            )
 
 
 def test_builtins_are_registered_as_ordinary_plugins() -> None:
