@@ -106,16 +106,20 @@ def best_seconds(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
     """Fastest wall-clock seconds of each run, timed round-robin.
 
     One untimed call of each first (graph tracing); then ``repeats`` rounds,
-    each timing every run once, so a busy spell on a shared machine slows all
-    rows alike instead of one.
+    each timing every run once in a shuffled order, so a busy spell on a shared
+    machine slows all rows alike instead of one.
     """
     for run in runs.values():
         run()
     best = dict.fromkeys(runs, float("inf"))
+    order = list(runs)
+    shuffle = np.random.default_rng(0).permutation
     for _ in range(repeats):
-        for name, run in runs.items():
+        # A new order each round, so no row always follows the same neighbour.
+        for index in shuffle(len(order)):
+            name = order[index]
             start = time.perf_counter()
-            run()
+            runs[name]()
             best[name] = min(best[name], time.perf_counter() - start)
     return best
 

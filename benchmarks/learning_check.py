@@ -78,7 +78,9 @@ def _small_cnn(input_shape: tuple[int, int, int], weights: Any) -> Any:
     x = inputs
     for filters in (32, 64, 128):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
+        # momentum 0.9: the default 0.99 needs thousands of steps before its moving
+        # statistics match the data, more than a run of a few minutes takes.
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)
         x = keras.layers.ReLU()(x)
         x = keras.layers.MaxPooling2D()(x)
     return keras.Model(inputs, x, name="small_cnn")

@@ -252,14 +252,21 @@ def _train_locally(
 
     target = get_target("local", root=workdir / "runs")
     job = TrainingJob(config, data=data, target="local", experiment_name="demo")
+    echo(f"  command: {job.command(data_path=str(data), output='<outputs>/model')}")
+    return _run_job(target, job, workdir, echo)
+
+
+def _run_job(target: Any, job: Any, workdir: Path, echo: Callable[[str], None]) -> Path:
+    """Submit, stream the log, wait, fetch the model package: any compute target."""
     handle = target.submit(job)
-    echo(f"  job {handle.job_id}: {job.command(data_path=str(data), output='<outputs>/model')}")
+    echo(f"  job {handle.job_id} on {job.target}")
     for line in target.stream_logs(handle):
         echo(f"  | {line.rstrip()}")
     status = target.wait(handle)
     if not status.succeeded:
         raise RuntimeError(f"training job {handle.job_id} failed: {status}")
-    return target.download_outputs(handle, workdir / "model")
+    package: Path = target.download_outputs(handle, workdir / "model")
+    return package
 
 
 def _upload_to_azure(source: Path, echo: Callable[[str], None]) -> str:
@@ -286,7 +293,6 @@ def _train_on_azure(
 ) -> Path:
     from food_recognition.compute import TrainingJob, get_target
 
-    target = get_target("azureml")
     job = TrainingJob(
         config,
         data=data_url,
@@ -294,14 +300,7 @@ def _train_on_azure(
         compute=options.compute,
         experiment_name="food-recognition-demo",
     )
-    handle = target.submit(job)
-    echo(f"  submitted {handle.job_id}")
-    for line in target.stream_logs(handle):
-        echo(f"  | {line.rstrip()}")
-    status = target.wait(handle)
-    if not status.succeeded:
-        raise RuntimeError(f"Azure ML job {handle.job_id} failed: {status}")
-    return target.download_outputs(handle, workdir / "model")
+    return _run_job(get_target("azureml"), job, workdir, echo)
 
 
 def _evaluate(

@@ -157,6 +157,8 @@ class RunStateCallback(keras.callbacks.Callback):  # type: ignore[misc]
     :param patience: early-stopping patience in epochs; ``None`` never stops.
     :param checkpoint_every_steps: also checkpoint every N optimizer steps (0: epoch ends only).
     :param tracker: the MLflow run.
+    :param patience_from_epoch: the phase epoch (0-based) from which epochs without
+        improvement count; before it the learning rate is still warming up.
     """
 
     def __init__(
@@ -169,8 +171,10 @@ class RunStateCallback(keras.callbacks.Callback):  # type: ignore[misc]
         patience: int | None,
         checkpoint_every_steps: int,
         tracker: Tracker,
+        patience_from_epoch: int = 0,
     ) -> None:
         super().__init__()
+        self.patience_from_epoch = patience_from_epoch
         self.store = store
         self.state = state
         self.steps_per_epoch = steps_per_epoch
@@ -213,7 +217,7 @@ class RunStateCallback(keras.callbacks.Callback):  # type: ignore[misc]
             if self.patience is not None:
                 self.best_weights = model_weights(self.model)
                 self.store.save_best(self.best_weights)
-        else:
+        elif epoch >= self.patience_from_epoch:
             wait += 1
         if self.patience is not None and wait >= self.patience:
             self.model.stop_training = True

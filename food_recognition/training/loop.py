@@ -371,6 +371,7 @@ class _Fitter:
             patience=self.training.early_stopping_patience,
             checkpoint_every_steps=self.training.checkpoint_every_steps,
             tracker=self.tracker,
+            patience_from_epoch=self._patience_from_epoch(epochs),
         )
         callbacks: list[Any] = [run_state]
         if self.training.schedule == "one_cycle":
@@ -397,6 +398,13 @@ class _Fitter:
             self._segment(callbacks, run_state, done_epochs, epochs, self.steps_per_epoch, epochs)
         self._restore_best(run_state.state, run_state.best_weights_or_none())
         return run_state.state
+
+    def _patience_from_epoch(self, epochs: int) -> int:
+        # A rising learning rate makes the validation loss jumpy: stopping there would
+        # keep a model that never saw the annealing part of the schedule.
+        if self.training.schedule == "constant":
+            return 0
+        return math.ceil(self.training.warmup_fraction * epochs)
 
     def _segment(
         self,
