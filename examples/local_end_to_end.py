@@ -40,6 +40,8 @@ def main() -> None:
             "data.max_per_class": 12 if args.quick else None,
             "model.backbone": "mobilenet_v3_small",
             "model.input_size": 48,
+            # From scratch in a few hundred steps, batch-norm statistics must keep up.
+            "model.batch_norm_momentum": 0.9,
             "training.epochs": 1 if args.quick else 5,
             "training.steps_per_epoch": 3 if args.quick else None,
             "training.early_stopping_patience": None,

@@ -423,6 +423,8 @@ class _Fitter:
             steps_per_epoch=steps,
             callbacks=callbacks,
             verbose=self.verbose,
+            # The pipeline shuffles (seeded, resumable); fit's own flag does not apply.
+            shuffle=False,
         )
         if (
             run_state.live_weights is not None

@@ -149,7 +149,12 @@ def find_learning_rate(
         model = build_model(run_config.model, len(data.classes))
         compile_model(model, run_config.training, sweep, len(data.classes))
         model.fit(
-            data.train.repeat(), epochs=1, steps_per_epoch=steps, callbacks=[recorder], verbose=0
+            data.train.repeat(),
+            epochs=1,
+            steps_per_epoch=steps,
+            callbacks=[recorder],
+            verbose=0,
+            shuffle=False,
         )
     if len(recorder.losses) < 3:
         raise ValueError(

@@ -7,8 +7,10 @@ exactly what a user's ``pip install`` gives, minus the virtual environment.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,40 +21,26 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "tiny_backbone_plugin"
 
 
+def _installer() -> list[str] | None:
+    """The command prefix of an installer for this interpreter: uv if present, else pip."""
+    uv = shutil.which("uv")
+    if uv is not None:
+        return [uv, "pip", "install", "--python", sys.executable]
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip", "install"]
+    return None
+
+
 @pytest.fixture(scope="module")
 def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    installer = _installer()
+    if installer is None:
+        if os.environ.get("CI"):
+            pytest.fail("neither uv nor pip is available to install the example plugin")
+        pytest.skip("neither uv nor pip is available in this environment")
     target = tmp_path_factory.mktemp("site")
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--no-deps",
-        "--target",
-        str(target),
-        str(EXAMPLE),
-    ]
-    try:
-        import uv  # noqa: F401
-
-        command = [
-            sys.executable,
-            "-m",
-            "uv",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(target),
-            str(EXAMPLE),
-        ]
-    except ImportError:
-        pass
+    command = [*installer, "--quiet", "--no-deps", "--target", str(target), str(EXAMPLE)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if "No module named pip" in result.stderr:
-        pytest.skip("neither pip nor uv is available in this environment")
     assert result.returncode == 0, result.stderr
     assert list(target.glob("food_recognition_tiny_backbone-*.dist-info/entry_points.txt"))
     return target
