@@ -126,7 +126,7 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
         step("training", f"training {options.backbone} on the local compute target")
         package_dir = _train_locally(config, node_data, workdir, echo)
 
-    step("evaluation", f"evaluating with and without TTA ({options.tta})")
+    step("evaluation", f"evaluating with and without TTA ({config.tta.policy})")
     report = _evaluate(package_dir, node_data, config, echo)
 
     image = _pick_photo(node_data, config)
