@@ -11,7 +11,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from food_recognition.config import RunConfig, field_paths, load_yaml, with_overrides
+import attrs
+
+from food_recognition.config import (
+    ConfigError,
+    RunConfig,
+    field_paths,
+    load_yaml,
+    with_overrides,
+)
 
 _PREFIX = "config:"
 
@@ -34,7 +42,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         if path.endswith(".options"):
             continue  # set through --set section.options.NAME=VALUE
         default = field.default
-        shown = getattr(default, "factory", None) is None and default is not attrs_nothing()
+        # Factories (nested configs, option maps) have no one-line default to show.
+        shown = not isinstance(default, attrs.Factory) and default is not attrs.NOTHING  # type: ignore[arg-type]
         groups[section].add_argument(
             f"--{path}",
             dest=_PREFIX + path,
@@ -57,15 +66,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     for item in args.set:
         path, sep, value = item.partition("=")
         if not sep:
-            from food_recognition.config import ConfigError
-
             raise ConfigError(f"--set {item!r}: expected PATH=VALUE, e.g. training.epochs=3")
         overrides[path.strip()] = value
     return with_overrides(config, overrides) if overrides else config
-
-
-def attrs_nothing() -> Any:
-    """attrs' marker for a field without a default."""
-    import attrs
-
-    return attrs.NOTHING
