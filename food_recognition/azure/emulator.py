@@ -20,6 +20,8 @@ from pathlib import Path
 
 import attrs
 
+from food_recognition.serving.server import free_port
+
 # Azurite's published development account: not a secret, valid only locally.
 _DEV_ACCOUNT = "devstoreaccount1"
 _DEV_KEY = (
@@ -89,7 +91,7 @@ def run_azurite(location: str | Path | None = None, *, timeout: float = 60.0) ->
     with contextlib.ExitStack() as stack:
         if location is None:
             location = stack.enter_context(tempfile.TemporaryDirectory(prefix="azurite-"))
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [
                 str(executable),
@@ -117,13 +119,6 @@ def run_azurite(location: str | Path | None = None, *, timeout: float = 60.0) ->
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:

@@ -48,11 +48,10 @@ def make_blob_reader(limits: Limits, environ: Mapping[str, str] | None = None) -
             if connection_string:
                 service = BlobServiceClient.from_connection_string(connection_string)
             else:
-                from azure.identity import DefaultAzureCredential
+                # The deployment's managed identity, through the library's one client factory.
+                from food_recognition.azure.blob import blob_service_client
 
-                service = BlobServiceClient(
-                    str(limits.blob_account_url), credential=DefaultAzureCredential()
-                )
+                service = blob_service_client(str(limits.blob_account_url))
         return service
 
     def read(blob: BlobRef, max_bytes: int) -> bytes:
