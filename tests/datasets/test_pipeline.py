@@ -42,7 +42,9 @@ def test_train_batches_have_the_contracted_shapes_and_ranges(split: Split, polic
         split, image_size=SIZE, batch_size=5, augment=AugmentConfig(policy=policy)
     )
     batches = list(dataset)
-    assert [len(x) for x, _ in batches] == [5, 5, 2]  # one pass, last batch partial
+    # One pass, one partial batch. Batches are finished in parallel without a fixed
+    # order (deterministic=False), so the partial one may overtake a full one.
+    assert sorted(len(x) for x, _ in batches) == [2, 5, 5]
     images, labels = collect(dataset)
     assert images.shape == (12, SIZE, SIZE, 3) and images.dtype == np.float32
     assert images.min() >= 0.0 and images.max() <= 255.0 and images.max() > 1.0  # not normalised
