@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.images",
     "tests.fixtures.azurite",
     "tests.fixtures.http_server",
+    "tests.fixtures.fake_drive",
     "tests.fixtures.azureml_rest",
     "tests.fixtures.inference_server",
 ]

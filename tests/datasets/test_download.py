@@ -20,6 +20,7 @@ from food_recognition.datasets.download import (
     download,
     extract_archive,
 )
+from tests.fixtures.fake_drive import FakeDrive
 from tests.fixtures.http_server import FileServer
 from tests.fixtures.images import make_food101
 
@@ -134,6 +135,44 @@ def test_a_plain_file_is_returned_as_is(tmp_path: Path, http_server: FileServer)
     (http_server.root / "classes.txt").write_text("apple_pie\n")
     path = download(http_server.url_for("classes.txt"), tmp_path / "d", quiet=True)
     assert path == tmp_path / "d" / "classes.txt" and path.read_text() == "apple_pie\n"
+
+
+# -- Google Drive, through the real gdown against a fake Drive on loopback -------------
+
+DRIVE_ID = "1AbCdEfGhIjKlMnOpQrStUvWxYz012345"
+
+
+@pytest.mark.parametrize(
+    "source", [DRIVE_ID, f"https://drive.google.com/file/d/{DRIVE_ID}/view?usp=sharing"]
+)
+def test_a_drive_file_is_fetched_through_the_virus_scan_page(
+    tmp_path: Path,
+    served_food101: tuple[FileServer, str, str],
+    fake_drive: FakeDrive,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    server, name, digest = served_food101
+    fake_drive.files[DRIVE_ID] = (name, (server.root / name).read_bytes())
+    fake_drive.route(monkeypatch)
+    root = download(source, tmp_path / "data", sha256=digest, quiet=True)
+    assert root == tmp_path / "data" / "food-101"  # named by Drive's Content-Disposition
+    assert load_dataset(root).layout == "food101"
+    hosts = [host for host, _ in fake_drive.requests]
+    assert hosts == ["drive.google.com", *["drive.usercontent.google.com"] * 2]
+    assert "confirm=t" in fake_drive.requests[-1][1]  # the token from the warning page
+
+
+def test_a_drive_error_page_is_a_download_error_with_drive_s_reason(
+    tmp_path: Path, fake_drive: FakeDrive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_drive.files[DRIVE_ID] = ("food-101.tar.gz", b"")
+    fake_drive.errors[DRIVE_ID] = "Too many users have viewed or downloaded this file recently."
+    fake_drive.route(monkeypatch)
+    with pytest.raises(DownloadError, match="Too many users") as error:
+        download(DRIVE_ID, tmp_path / "data", quiet=True, retries=0)
+    assert DRIVE_ID in str(error.value)
+    assert not list((tmp_path / "data").iterdir())
 
 
 # -- extraction refuses entries escaping the target ------------------------------------
