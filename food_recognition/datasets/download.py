@@ -43,6 +43,10 @@ __all__ = [
 _DRIVE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
 
 
+#: In the download folder: Drive URL -> the file name Drive gave it (JSON).
+DOWNLOADS_RECORD = ".drive-downloads.json"
+
+
 class DownloadError(Exception):
     """A download that could not finish; the message says why and what to try."""
 
@@ -91,6 +95,10 @@ def download(
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     url, filename = _resolve(source)
+    downloads = dest / DOWNLOADS_RECORD
+    if filename is None:  # Drive: the name it gave last time, so a rerun is cheap too
+        recorded = (_read_marker(downloads) or {}).get(url)
+        filename = recorded if isinstance(recorded, str) else None
     # Drive names the file in its response; other URLs by their last path segment.
     output = str(dest / filename) if filename else str(dest) + os.sep
     if filename and (dest / filename).is_file():
@@ -127,6 +135,9 @@ def download(
                 f"{path}: SHA-256 is {actual}, expected {sha256.strip().lower()}; the file was "
                 "removed. Download it again, or check the expected value"
             )
+    if filename is None:
+        record = _read_marker(downloads) or {}
+        downloads.write_text(json.dumps({**record, url: path.name}, indent=1), encoding="utf-8")
     if extract and _is_archive(path):
         return extract_archive(path, dest)
     return path

@@ -161,6 +161,10 @@ def test_a_drive_file_is_fetched_through_the_virus_scan_page(
     hosts = [host for host, _ in fake_drive.requests]
     assert hosts == ["drive.google.com", *["drive.usercontent.google.com"] * 2]
     assert "confirm=t" in fake_drive.requests[-1][1]  # the token from the warning page
+    # A second run knows Drive's name for the file: no request, no extraction.
+    (root / "meta" / "marker").write_text("kept")
+    assert download(source, tmp_path / "data", sha256=digest, quiet=True) == root
+    assert len(fake_drive.requests) == 3 and (root / "meta" / "marker").read_text() == "kept"
 
 
 def test_a_drive_error_page_is_a_download_error_with_drive_s_reason(
