@@ -1,8 +1,10 @@
 """Shared test setup: the fixture modules that own the real components.
 
 One module per component, under ``tests/fixtures/``: synthetic images and
-data-set trees, Azurite (Blob Storage), loopback HTTP file servers, the
-recording Azure ML REST server, and Azure's inference server.
+data-set trees, Azurite (Blob Storage), loopback HTTP file servers, Google
+Drive and the Azure storage account's own host name behind loopback HTTPS
+proxies, the recording Azure ML REST server, and Azure's inference server.
+``tests/fixtures/loopback.py`` holds the threaded server and TLS they share.
 """
 
 import os
@@ -19,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.azurite",
     "tests.fixtures.http_server",
     "tests.fixtures.fake_drive",
+    "tests.fixtures.blob_tls_proxy",
     "tests.fixtures.azureml_rest",
     "tests.fixtures.inference_server",
 ]

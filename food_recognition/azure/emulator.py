@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import shutil
 import socket
 import subprocess
@@ -105,7 +106,7 @@ def run_azurite(location: str | Path | None = None, *, timeout: float = 60.0) ->
                 "--skipApiVersionCheck",
                 "--loose",
             ],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,  # a few status lines (--silent drops the access log)
             stderr=subprocess.PIPE,
             env={**os.environ, "NODE_NO_WARNINGS": "1"},
         )
@@ -113,12 +114,42 @@ def run_azurite(location: str | Path | None = None, *, timeout: float = 60.0) ->
             _wait_for_port("127.0.0.1", port, process, timeout)
             yield Azurite("127.0.0.1", port, process)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
+
+
+#: What Azurite prints once its stores are flushed and its server is closed.
+_CLOSED = b"successfully closed"
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop Azurite: SIGTERM, wait until it says it has closed, then make sure it is gone.
+
+    Azurite 3 flushes and closes on SIGTERM but keeps its process alive (a timer
+    in its metadata store), so waiting for the process to exit would always run
+    into the timeout. Once it has printed :data:`_CLOSED`, nothing is lost by
+    killing it.
+    """
+    process.terminate()
+    deadline = time.monotonic() + timeout
+    seen = b""
+    if process.stdout is not None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while _CLOSED not in seen and (left := deadline - time.monotonic()) > 0:
+                if not selector.select(left):
+                    break
+                chunk = os.read(process.stdout.fileno(), 4096)
+                if not chunk:  # it exited
+                    break
+                seen = seen[-len(_CLOSED) :] + chunk
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:

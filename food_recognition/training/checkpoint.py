@@ -129,11 +129,9 @@ class CheckpointStore:
         state = attrs.evolve(state, weights=name)
         if not self.writable:
             return state
-        arrays = {f"model/{i:05d}": np.array(v) for i, v in enumerate(model.weights)}
+        arrays = {f"model/{i:05d}": v.numpy() for i, v in enumerate(model.weights)}
         optimizer_variables = model.optimizer.variables
-        arrays.update(
-            {f"optimizer/{i:05d}": np.array(v) for i, v in enumerate(optimizer_variables)}
-        )
+        arrays.update({f"optimizer/{i:05d}": v.numpy() for i, v in enumerate(optimizer_variables)})
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._pending.append(self._executor.submit(self._write, name, arrays, state))

@@ -39,7 +39,7 @@ def test_save_and_load_restores_weights_optimizer_and_state(tmp_path: Path) -> N
     store.restore(fresh, state)
     assert int(fresh.optimizer.iterations.numpy()) == 2
     for a, b in zip(fresh.optimizer.variables, model.optimizer.variables, strict=True):
-        np.testing.assert_array_equal(np.array(a), np.array(b))
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(fresh.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 

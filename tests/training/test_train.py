@@ -44,8 +44,8 @@ class _Capture:
 
         self.model = build(model_config, num_classes)
         self.initial = [np.array(w) for w in self.model.get_weights()]
-        self.initial_backbone = [np.array(w) for w in self.model.get_layer("backbone").weights]
-        self.initial_logits = [np.array(w) for w in self.model.get_layer("logits").weights]
+        self.initial_backbone = [w.numpy() for w in self.model.get_layer("backbone").weights]
+        self.initial_logits = [w.numpy() for w in self.model.get_layer("logits").weights]
         return self.model
 
 
@@ -143,9 +143,9 @@ def test_the_head_phase_leaves_the_backbone_and_its_batch_norm_statistics_alone(
     backbone = capture.model.get_layer("backbone").weights
     assert any("moving_mean" in w.path for w in backbone)
     for before, after in zip(capture.initial_backbone, backbone, strict=True):
-        np.testing.assert_array_equal(before, np.array(after), err_msg=after.path)
+        np.testing.assert_array_equal(before, after.numpy(), err_msg=after.path)
     logits = capture.model.get_layer("logits").weights
-    assert not np.array_equal(capture.initial_logits[0], np.array(logits[0]))
+    assert not np.array_equal(capture.initial_logits[0], logits[0].numpy())
 
 
 def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:

@@ -131,7 +131,7 @@ class AzureMLTarget:
         """Download the model package (for a sweep: the best trial's).
 
         :returns: the package folder, ``dest/named-outputs/model/package``.
-        :raises JobFailedError: the job has not completed.
+        :raises JobFailedError: the job has not completed, or it left no package.
         """
         status = self.status(handle)
         if not status.succeeded:
@@ -145,7 +145,16 @@ class AzureMLTarget:
             name = self.best_trial(handle)
         dest = Path(dest)
         self.ml_client.jobs.download(name, download_path=str(dest), output_name=MODEL_OUTPUT)
-        return dest / "named-outputs" / MODEL_OUTPUT / PACKAGE_DIR
+        package = dest / "named-outputs" / MODEL_OUTPUT / PACKAGE_DIR
+        # The SDK only logs (at debug level) when an output is missing or empty.
+        if not package.is_dir():
+            raise JobFailedError(
+                f"Azure ML job {name} completed, but its {MODEL_OUTPUT!r} output holds no "
+                f"{PACKAGE_DIR}/ folder (nothing was written to {package}). Look at the job's "
+                f"outputs in the studio ({handle.details.get('studio_url', 'ml.azure.com')}); "
+                "the training command must write the package into the output folder"
+            )
+        return package
 
     def wait(self, handle: JobHandle, *, timeout: float | None = None) -> JobStatus:
         """Poll the service until the job ends.
