@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.storage.blob import ContainerClient
 
 from food_recognition.azure import deploy as az
+from tests.azure.conftest import DATASTORE
 from tests.fixtures.azureml_rest import AzureMLRestServer, RecordedRequest, Reply
 
 ENDPOINTS = r"onlineEndpoints"
@@ -196,3 +198,24 @@ def test_attach_refuses_a_resource_that_is_not_a_cluster(rest: AzureMLRestServer
     with pytest.raises(az.DeployError, match="not an AKS or Arc cluster"):
         az.attach_kubernetes_compute(rest.client(), "aks", "/subscriptions/x/vm/y")
     assert rest.find("PUT", r"computes/aks") == []
+
+
+def test_register_a_local_package_uploads_it_to_the_workspace_datastore(
+    rest: AzureMLRestServer, workspace_storage: ContainerClient, tiny_package: Path
+) -> None:
+    az.register_model(rest.client(), tiny_package, name="food-recognition", version="3")
+
+    body = _puts(rest, r"models/food-recognition/versions/3")[0]["properties"]
+    prefix = re.fullmatch(rf".*/datastores/{DATASTORE}/paths/(.+)", body["modelUri"].rstrip("/"))
+    assert prefix, body["modelUri"]
+    files = {
+        p.relative_to(tiny_package).as_posix(): p for p in tiny_package.rglob("*") if p.is_file()
+    }
+    uploaded = {
+        blob.name[len(prefix[1]) + 1 :]: blob.name
+        for blob in workspace_storage.list_blobs(name_starts_with=prefix[1] + "/")
+    }
+    assert set(uploaded) == set(files)
+    for relative, blob in uploaded.items():
+        assert workspace_storage.download_blob(blob).readall() == files[relative].read_bytes()
+    assert body["tags"] == {"accuracy": "0"}  # the package's metrics travel as tags

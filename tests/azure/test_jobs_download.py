@@ -9,22 +9,18 @@ which ``blob_tls_proxy`` serves from Azurite over TLS.
 
 from __future__ import annotations
 
-import datetime
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.storage.blob import (
-    BlobServiceClient,
     ContainerClient,
-    ContainerSasPermissions,
-    generate_container_sas,
 )
 
 from food_recognition.azure.jobs import AzureMLTarget
 from food_recognition.compute import JobFailedError, JobHandle, get_target
+from tests.azure.conftest import DATASTORE
 from tests.fixtures.azureml_rest import (
     RESOURCE_GROUP,
     SUBSCRIPTION,
@@ -33,9 +29,8 @@ from tests.fixtures.azureml_rest import (
     RecordedRequest,
     Reply,
 )
-from tests.fixtures.blob_tls_proxy import ACCOUNT, HOST, BlobTLSProxy
+from tests.fixtures.blob_tls_proxy import HOST, BlobTLSProxy
 
-DATASTORE = "workspaceblobstore"
 #: The model package a training job leaves in its ``model`` output.
 PACKAGE = {
     "package/metadata.json": b'{"classes": ["apple_pie", "baby_back_ribs"], "input_size": 224}',
@@ -77,35 +72,6 @@ def _command_job(server: AzureMLRestServer, name: str) -> None:
     )
 
 
-def _serve_datastore(server: AzureMLRestServer, container: str, sas_token: str) -> None:
-    """The workspace's blob datastore is Azurite's account, with a real SAS for it."""
-
-    def datastore(server: AzureMLRestServer, request: RecordedRequest, match: Any) -> Reply:
-        return Reply(
-            200,
-            {
-                "id": request.path,
-                "name": DATASTORE,
-                "type": "Microsoft.MachineLearningServices/workspaces/datastores",
-                "properties": {
-                    "datastoreType": "AzureBlob",
-                    "accountName": ACCOUNT,
-                    "containerName": container,
-                    "endpoint": "core.windows.net",
-                    "protocol": "https",
-                    "isDefault": True,
-                    "credentials": {"credentialsType": "AccountKey"},
-                },
-            },
-        )
-
-    def secrets(server: AzureMLRestServer, request: RecordedRequest, match: Any) -> Reply:
-        return Reply(200, {"secretsType": "Sas", "sasToken": sas_token})
-
-    server.add_route("GET", rf"datastores/{DATASTORE}", datastore)
-    server.add_route("POST", rf"datastores/{DATASTORE}/listSecrets", secrets)
-
-
 def _serve_run_outputs(server: AzureMLRestServer) -> None:
     """Run history names each job's ``model`` output asset; the data plane resolves its URI.
 
@@ -140,24 +106,10 @@ def _serve_run_outputs(server: AzureMLRestServer) -> None:
 
 
 @pytest.fixture
-def workspace_storage(
-    azureml_rest: AzureMLRestServer, blob_tls_proxy: BlobTLSProxy, monkeypatch: pytest.MonkeyPatch
-) -> ContainerClient:
-    """A fresh Azurite container as the workspace's blob datastore; returns its client."""
-    container = f"azureml-blobstore-{uuid.uuid4().hex[:12]}"
-    service = BlobServiceClient.from_connection_string(blob_tls_proxy.connection_string)
-    client = service.create_container(container)
-    sas = generate_container_sas(
-        ACCOUNT,
-        container,
-        account_key=blob_tls_proxy.account_key,
-        permission=ContainerSasPermissions(read=True, list=True),
-        expiry=datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1),
-    )
-    _serve_datastore(azureml_rest, container, sas)
+def storage(azureml_rest: AzureMLRestServer, workspace_storage: ContainerClient) -> ContainerClient:
+    """The workspace's blob datastore on Azurite, with run history and URI resolution."""
     _serve_run_outputs(azureml_rest)
-    blob_tls_proxy.route(monkeypatch)
-    return client
+    return workspace_storage
 
 
 def _upload_package(container: ContainerClient, job: str) -> None:
@@ -176,14 +128,14 @@ def _assert_package(folder: Path) -> None:
 def test_download_outputs_fetches_the_model_package(
     azureml_rest: AzureMLRestServer,
     blob_tls_proxy: BlobTLSProxy,
-    workspace_storage: ContainerClient,
+    storage: ContainerClient,
     tmp_path: Path,
 ) -> None:
     job = "tidy_owl_abc123"
     _command_job(azureml_rest, job)
-    _upload_package(workspace_storage, job)
+    _upload_package(storage, job)
     # Another job's output in the same datastore is not downloaded.
-    workspace_storage.upload_blob(f"azureml/{job}x/model/package/other.bin", b"other")
+    storage.upload_blob(f"azureml/{job}x/model/package/other.bin", b"other")
 
     package = _target(azureml_rest).download_outputs(JobHandle("azureml", job), tmp_path / "out")
 
@@ -201,7 +153,7 @@ def test_download_outputs_fetches_the_model_package(
 def test_a_sweep_downloads_its_best_trial(
     azureml_rest: AzureMLRestServer,
     blob_tls_proxy: BlobTLSProxy,
-    workspace_storage: ContainerClient,
+    storage: ContainerClient,
     tmp_path: Path,
 ) -> None:
     sweep, best = "sweep_hd_42", "sweep_hd_42_3"
@@ -223,7 +175,7 @@ def test_a_sweep_downloads_its_best_trial(
         },
     )
     _command_job(azureml_rest, best)
-    _upload_package(workspace_storage, best)
+    _upload_package(storage, best)
 
     package = _target(azureml_rest).download_outputs(JobHandle("azureml", sweep), tmp_path / "out")
 
@@ -235,12 +187,12 @@ def test_a_sweep_downloads_its_best_trial(
 def test_an_unfinished_job_is_not_downloaded(
     azureml_rest: AzureMLRestServer,
     blob_tls_proxy: BlobTLSProxy,
-    workspace_storage: ContainerClient,
+    storage: ContainerClient,
     tmp_path: Path,
 ) -> None:
     job = "busy_fox_xyz"
     _command_job(azureml_rest, job)
-    _upload_package(workspace_storage, job)
+    _upload_package(storage, job)
     azureml_rest.job_status[job] = "Running"
 
     with pytest.raises(JobFailedError, match="is Running"):
@@ -254,7 +206,7 @@ def test_an_unfinished_job_is_not_downloaded(
 def test_a_completed_job_without_a_package_is_an_error(
     azureml_rest: AzureMLRestServer,
     blob_tls_proxy: BlobTLSProxy,
-    workspace_storage: ContainerClient,
+    storage: ContainerClient,
     tmp_path: Path,
 ) -> None:
     job = "empty_owl_000"
