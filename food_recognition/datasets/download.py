@@ -26,12 +26,14 @@ import json
 import os
 import posixpath
 import re
+import shutil
 import tarfile
 import zipfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 __all__ = [
+    "ArchiveTooLargeError",
     "ChecksumError",
     "DownloadError",
     "UnsafeArchiveError",
@@ -57,6 +59,10 @@ class ChecksumError(DownloadError):
 
 class UnsafeArchiveError(ValueError):
     """An archive entry would land outside the target folder; nothing was extracted."""
+
+
+class ArchiveTooLargeError(ValueError):
+    """An archive's files add up to more than the disk (or the limit) can take."""
 
 
 def download(
@@ -143,16 +149,25 @@ def download(
     return path
 
 
-def extract_archive(archive: str | os.PathLike[str], dest_dir: str | os.PathLike[str]) -> Path:
+def extract_archive(
+    archive: str | os.PathLike[str],
+    dest_dir: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
+) -> Path:
     """Extract a zip or tar archive into ``dest_dir`` after checking every entry.
 
     :param archive: the ``.zip``, ``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2`` or ``.tar.xz`` file.
     :param dest_dir: the folder to extract into.
+    :param max_bytes: the most its files may add up to, extracted; ``None``: the
+        free space of the disk holding ``dest_dir``.
     :returns: the archive's single top-level folder inside ``dest_dir`` when it
         has exactly one, else ``dest_dir``.
     :raises UnsafeArchiveError: an entry with an absolute path, one that climbs out
         with ``..``, a link pointing outside ``dest_dir``, or a device file; the
         message names the entry, and nothing was extracted.
+    :raises ArchiveTooLargeError: its files add up to more than ``max_bytes``
+        (a zip bomb, or a full disk); nothing was extracted.
     :raises ValueError: not a zip or tar archive.
     """
     path = Path(archive)
@@ -169,6 +184,8 @@ def extract_archive(archive: str | os.PathLike[str], dest_dir: str | os.PathLike
             names = [info.filename for info in zipped.infolist()]
             for name in names:
                 _check_name(path, name)
+            # zipfile never writes more than an entry's declared size.
+            _check_size(path, dest, sum(i.file_size for i in zipped.infolist()), max_bytes)
             zipped.extractall(dest)
     elif tarfile.is_tarfile(path):
         with tarfile.open(path) as tarred:
@@ -176,6 +193,7 @@ def extract_archive(archive: str | os.PathLike[str], dest_dir: str | os.PathLike
             for member in members:
                 _check_tar_member(path, member)
             names = [member.name for member in members]
+            _check_size(path, dest, sum(m.size for m in members if m.isfile()), max_bytes)
             try:
                 # The "data" filter also drops set-uid bits and odd permissions.
                 tarred.extractall(dest, filter="data")
@@ -263,6 +281,22 @@ def _check_name(archive: Path, name: str) -> None:
             f"{archive}: entry {name!r} is {problem}, outside the target folder; refusing to "
             "extract this archive (nothing was written)"
         )
+
+
+def _check_size(archive: Path, dest: Path, total: int, max_bytes: int | None) -> None:
+    limit = shutil.disk_usage(dest).free if max_bytes is None else max_bytes
+    if total > limit:
+        where = (
+            f"{dest} has {_gb(limit)} free" if max_bytes is None else f"the limit is {_gb(limit)}"
+        )
+        raise ArchiveTooLargeError(
+            f"{archive}: its files add up to {_gb(total)} extracted, but {where}; free some "
+            "space or extract it elsewhere (nothing was written)"
+        )
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1e9:.3g} GB" if size >= 1e8 else f"{size / 1e6:.3g} MB"
 
 
 def _check_tar_member(archive: Path, member: tarfile.TarInfo) -> None:

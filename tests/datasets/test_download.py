@@ -14,6 +14,7 @@ import pytest
 
 from food_recognition.datasets import load_dataset
 from food_recognition.datasets.download import (
+    ArchiveTooLargeError,
     ChecksumError,
     DownloadError,
     UnsafeArchiveError,
@@ -249,3 +250,29 @@ def test_a_symlink_inside_the_target_is_fine(tmp_path: Path) -> None:
     )
     assert extract_archive(archive, tmp_path / "out") == tmp_path / "out" / "data"
     assert (tmp_path / "out" / "data" / "alias.txt").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_an_archive_bigger_than_the_limit_is_not_extracted(tmp_path: Path, kind: str) -> None:
+    # A bomb in miniature: 3 MB of zeros compress to a few kilobytes.
+    entries = {"data/zeros.bin": bytes(2_000_000), "data/more.bin": bytes(1_000_000)}
+    archive = tmp_path / f"bomb.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for name, data in entries.items():
+                zipped.writestr(name, data)
+    else:
+        with tarfile.open(archive, "w:gz") as tar:
+            for name, data in entries.items():
+                member = tarfile.TarInfo(name)
+                member.size = len(data)
+                tar.addfile(member, io.BytesIO(data))
+    assert archive.stat().st_size < 50_000
+    dest = tmp_path / "out"
+    with pytest.raises(
+        ArchiveTooLargeError, match=re.escape("add up to 3 MB extracted, but the limit is 2.9 MB")
+    ):
+        extract_archive(archive, dest, max_bytes=2_900_000)
+    assert not (dest / "data").exists()
+    assert extract_archive(archive, dest, max_bytes=3_000_000) == dest / "data"
+    assert (dest / "data" / "zeros.bin").stat().st_size == 2_000_000
