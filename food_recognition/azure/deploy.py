@@ -371,18 +371,18 @@ def inference_conda(package: str | None = None) -> dict[str, Any]:
     """The conda specification of the inference environment.
 
     The training environment's file (:mod:`food_recognition.azure.environment`)
-    with this package's ``cpu`` extra instead of ``gpu``: the library brings
-    ``azureml-inference-server-http`` and everything the scoring script imports.
+    with this package's ``cpu`` extra instead of ``gpu``: the library's
+    requirements bring ``azureml-inference-server-http`` and everything the
+    scoring script imports.
 
-    :param package: the pip requirement for this package; ``None`` gives
-        ``food-recognition[cpu]==<this version>`` (until the package is on the index
-        the instances install from, pass a wheel URL).
+    :param package: a pip requirement that installs this package; ``None`` lists
+        its requirements (``cpu`` extra) instead, as the deployment's code folder
+        brings the package (:func:`stage_code`).
     :returns: the conda file's content as a dict.
     """
-    from food_recognition import __version__
     from food_recognition.azure.environment import conda_spec
 
-    spec = conda_spec(package or f"food-recognition[cpu]=={__version__}")
+    spec = conda_spec(package, extra="cpu")
     spec["name"] = "food-recognition-inference"
     return spec
 

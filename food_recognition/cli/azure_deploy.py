@@ -62,7 +62,8 @@ def register(subparsers: Any) -> None:
     deploy.add_argument("--environment", help="a registered environment azureml:NAME:VERSION")
     deploy.add_argument(
         "--package-requirement",
-        help="pip requirement installing this library in the environment (a wheel URL)",
+        help="install this library from a pip requirement (a wheel URL) instead of its "
+        "requirements (the code folder brings the library)",
     )
     deploy.add_argument("--no-app-insights", action="store_true", help="turn App Insights off")
     deploy.add_argument("--blob-account-url", help="storage account blob requests read from")

@@ -90,13 +90,16 @@ def test_managed_endpoint_with_a_registered_model_and_environment(tmp_path: Path
     assert document["$schema"].endswith("managedOnlineDeployment.schema.json")
 
 
-def test_default_environment_installs_the_cpu_library_and_the_server(tmp_path: Path) -> None:
+def test_default_environment_installs_the_cpu_requirements_and_the_server(tmp_path: Path) -> None:
     endpoint = EndpointSpec(name="food-aks", compute="aks")
     deployment = DeploymentSpec(endpoint_name="food-aks", model="azureml:food:1")
     _, deployment_yaml = write_yaml(endpoint, deployment, tmp_path)
     environment = yaml.safe_load(deployment_yaml.read_text())["environment"]
     pip = next(d["pip"] for d in environment["conda_file"]["dependencies"] if isinstance(d, dict))
-    assert any(r.startswith("food-recognition[cpu]") for r in pip)
+    # The code folder brings the library; the environment, what it imports.
+    assert any(r.startswith("tensorflow-cpu==") for r in pip)
+    assert any(r.startswith("azureml-inference-server-http") for r in pip)
+    assert not any(r.startswith(("food-recognition", "tensorflow[")) for r in pip)
     assert "cuda" not in environment["image"]
     assert inference_conda("https://example.invalid/fr.whl")["dependencies"][-1]["pip"][0] == (
         "https://example.invalid/fr.whl"

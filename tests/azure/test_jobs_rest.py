@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from food_recognition import __version__
 from food_recognition.azure.jobs import (
     AzureMLTarget,
     SweepError,
@@ -104,7 +103,8 @@ def test_code_snapshot_and_environment_are_uploaded(azureml_rest: AzureMLRestSer
     assert len(env_put) == 1
     environment = env_put[0].json()["properties"]
     assert environment["image"].startswith("mcr.microsoft.com/azureml/")
-    assert f"food-recognition[gpu]=={__version__}" in environment["condaFile"]
+    assert "tensorflow[and-cuda]==" in environment["condaFile"]
+    assert "- food-recognition" not in environment["condaFile"]  # the snapshot brings it
     assert body["environmentId"].lower() == env_put[0].path.lower()
 
 

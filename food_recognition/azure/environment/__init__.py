@@ -9,9 +9,12 @@ from them). Curated environment names come and go between SDK releases, so
 none is used.
 
 The job's code snapshot carries a copy of this package and runs from it, so
-the code that runs is the code that was submitted even where the installed
-version differs; until ``food-recognition`` is on the index the nodes install
-from, pass ``package=`` a wheel URL or a private index requirement.
+the code that runs is the code that was submitted, and the environment needs
+only the package's requirements, not the package: by default the conda file
+lists them (:func:`requirements`), each pinned to the version installed where
+the job is submitted, the versions it was tested with. Nothing needs
+publishing first. ``package=`` installs the package itself instead (a wheel
+URL, or a requirement your private index resolves).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "ENVIRONMENT_NAME",
     "build_environment",
     "conda_spec",
+    "requirements",
 ]
 
 #: The base image: Ubuntu 22.04 with OpenMPI and the CUDA user-space the NVIDIA driver needs.
@@ -45,22 +49,92 @@ ENVIRONMENT_NAME = "food-recognition-gpu"
 _PACKAGE = "food-recognition"
 
 
-def conda_spec(package: str | None = None, extra_pip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The conda specification, with this package pinned to the running version.
+def conda_spec(
+    package: str | None = None, extra_pip: tuple[str, ...] = (), *, extra: str = "gpu"
+) -> dict[str, Any]:
+    """The conda specification: this package's requirements, or the package itself.
 
-    :param package: the pip requirement for this package; ``None`` gives
-        ``food-recognition[gpu]==<this version>``.
+    :param package: a pip requirement that installs this package (a wheel URL,
+        ``food-recognition[gpu]==1.2`` from a private index); ``None`` lists the
+        package's requirements instead (:func:`requirements`), as the code
+        snapshot brings the package.
     :param extra_pip: more pip requirements to add (pin them).
+    :param extra: the package extra whose requirements are added: ``gpu``
+        (``tensorflow[and-cuda]``) for training, ``cpu`` for serving.
     :returns: the conda file's content as a dict.
     """
     spec: dict[str, Any] = yaml.safe_load(CONDA_FILE.read_text(encoding="utf-8"))
     spec = copy.deepcopy(spec)
-    requirement = package or f"{_PACKAGE}[gpu]=={__version__}"
+    wanted = [package] if package else requirements(extra)
     for item in spec["dependencies"]:
         if isinstance(item, dict) and "pip" in item:
             pip = [r for r in item["pip"] if not str(r).startswith(_PACKAGE)]
-            item["pip"] = [requirement, *pip, *extra_pip]
+            item["pip"] = [*wanted, *pip, *extra_pip]
     return spec
+
+
+def requirements(extra: str = "gpu") -> list[str]:
+    """This package's runtime requirements and those of ``extra``, as pip lines.
+
+    TensorFlow and Keras, which decide whether a model package written on one
+    side loads on the other, are pinned to the versions installed here (for
+    ``tensorflow[and-cuda]``, the same release as a local ``tensorflow-cpu``).
+    The rest keep the package's ranges, so that pip can settle them with the
+    environment's other packages (``azureml-mlflow`` caps ``mlflow-skinny`` and
+    ``azure-storage-blob`` below the newest releases).
+
+    >>> any(line.startswith("keras==") for line in requirements("gpu"))
+    True
+    >>> pinned = [line for line in requirements("gpu") if "==" in line]
+    >>> [line.split("==")[0] for line in pinned]
+    ['keras', 'tensorflow[and-cuda]']
+
+    :param extra: ``gpu`` or ``cpu``.
+    :returns: pip requirement lines, in the package metadata's order.
+    :raises LookupError: the package is not installed (its metadata lists the
+        requirements): ``pip install -e .``, or pass ``package=``.
+    """
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    try:
+        declared = metadata.requires(_PACKAGE) or []
+    except metadata.PackageNotFoundError as error:
+        raise LookupError(
+            f"{_PACKAGE} is not installed, so its requirements are unknown: install it "
+            "(`pip install -e .` in a checkout), or pass package= a requirement that installs it"
+        ) from error
+    lines = []
+    for text in declared:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        requirement.marker = None
+        installed = _installed_version(requirement.name)
+        if requirement.name in _PINNED and installed is not None:
+            requirement.specifier = SpecifierSet(f"=={installed}")
+        line = str(requirement)
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+#: The requirements pinned to the local version: what a saved model depends on.
+_PINNED = ("keras", "tensorflow", "tensorflow-cpu")
+
+
+def _installed_version(name: str) -> str | None:
+    from importlib import metadata
+
+    # The CPU and GPU wheels of TensorFlow are the same release under two names.
+    for candidate in (name, "tensorflow-cpu") if name == "tensorflow" else (name,):
+        try:
+            return metadata.version(candidate)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def build_environment(
@@ -75,7 +149,8 @@ def build_environment(
 
     :param image: the base Docker image.
     :param conda_file: a conda file to use instead of the built-in one.
-    :param package: the pip requirement for this package (see :func:`conda_spec`).
+    :param package: a pip requirement that installs this package (see :func:`conda_spec`);
+        ``None`` lists its requirements instead.
     :param name: a name to register it under (e.g. :data:`ENVIRONMENT_NAME`);
         ``None`` registers it anonymously, versioned by a hash of its content,
         so the same image and packages reuse one built image and a change
