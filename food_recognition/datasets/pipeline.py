@@ -23,7 +23,7 @@ files) or a :class:`~food_recognition.datasets.tfrecords.TFRecordSource`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Union
 
 from food_recognition.augment.policies import CENTER_CROP_FRACTION, center_box
@@ -38,6 +38,7 @@ __all__ = [
     "Source",
     "eval_dataset",
     "eval_transform",
+    "find_undecodable",
     "train_dataset",
 ]
 
@@ -130,6 +131,10 @@ def train_dataset(
 
     dataset = tf.data.Dataset.zip((records, seeds))
     dataset = dataset.map(load, num_parallel_calls=autotune, deterministic=deterministic)
+    # The index scan reads headers and file ends; an image corrupt in between
+    # (a bogus Huffman table) only fails here. Skip it, with TensorFlow's warning,
+    # rather than end the epoch.
+    dataset = dataset.ignore_errors(log_warning=True)
     dataset = dataset.batch(batch_size, num_parallel_calls=autotune, deterministic=deterministic)
     batch_seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
     dataset = tf.data.Dataset.zip((dataset, batch_seeds))
@@ -137,7 +142,14 @@ def train_dataset(
     return dataset.prefetch(autotune)
 
 
-def eval_dataset(split: Source, *, image_size: int, batch_size: int, cache: bool = False) -> Any:
+def eval_dataset(
+    split: Source,
+    *,
+    image_size: int,
+    batch_size: int,
+    cache: bool = False,
+    skip_undecodable: bool = False,
+) -> Any:
     """Evaluation batches in the split's order: centre crop and resize, no randomness.
 
     :param split: a :class:`~food_recognition.datasets.splits.Split` or a
@@ -145,6 +157,11 @@ def eval_dataset(split: Source, *, image_size: int, batch_size: int, cache: bool
     :param image_size: the square output size in pixels.
     :param batch_size: images per batch (the last batch may be smaller).
     :param cache: keep the resized uint8 images in memory after the first pass.
+    :param skip_undecodable: leave out, with a warning, an image TensorFlow cannot
+        decode (for metrics during training). Off, such an image stops the pass
+        with ``tf.errors.InvalidArgumentError``, so that a caller matching
+        predictions to files (:func:`~food_recognition.evaluation.evaluate`) can
+        find it with :func:`find_undecodable`.
     :returns: a ``tf.data.Dataset`` of ``(images, labels)``, as :func:`train_dataset`.
     :raises ValueError: an empty split, or a size below 1.
     """
@@ -162,6 +179,8 @@ def eval_dataset(split: Source, *, image_size: int, batch_size: int, cache: bool
         return _resize(crop, image_size), tf.one_hot(label, num_classes)
 
     dataset = records.map(load, num_parallel_calls=autotune, deterministic=True)
+    if skip_undecodable:
+        dataset = dataset.ignore_errors(log_warning=True)
     if cache:
         dataset = dataset.cache()
     dataset = dataset.batch(batch_size).map(
@@ -170,6 +189,28 @@ def eval_dataset(split: Source, *, image_size: int, batch_size: int, cache: bool
         deterministic=True,
     )
     return dataset.prefetch(autotune)
+
+
+def find_undecodable(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """The image files TensorFlow's decoders refuse, and what they said.
+
+    The index scan checks headers and file ends, which is fast; this decodes
+    every file (a few milliseconds each), for the rare image whose middle is
+    corrupt.
+
+    :param paths: image files.
+    :returns: ``(path, TensorFlow's message)`` for each file that fails.
+    """
+    import tensorflow as tf
+
+    failed = []
+    for path in paths:
+        try:
+            data = tf.io.read_file(path)
+            tf.io.decode_image(data, channels=3, expand_animations=False)
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+            failed.append((path, error.message.strip()))
+    return failed
 
 
 def eval_transform(image_uint8: Any, image_size: int) -> Any:

@@ -52,6 +52,8 @@ class EvaluationReport:
         (fewer than all under adaptive TTA), or ``None``.
     :param worst_mistakes: the most confident wrong predictions, most confident first.
     :param plots: the PNG files written, by name (``"confusion_matrix"`` -> path).
+    :param undecodable: images left out because TensorFlow could not decode them
+        (their headers passed the index scan), with its message.
     """
 
     split: str
@@ -64,6 +66,7 @@ class EvaluationReport:
     tta_extra_view_images: int | None = None
     worst_mistakes: tuple[Mistake, ...] = ()
     plots: dict[str, Path] = attrs.field(factory=dict)
+    undecodable: tuple[tuple[str, str], ...] = ()
 
     @property
     def final(self) -> ClassificationMetrics:
@@ -83,6 +86,7 @@ class EvaluationReport:
             "tta_extra_view_images": self.tta_extra_view_images,
             "worst_mistakes": [attrs.asdict(m) for m in self.worst_mistakes],
             "plots": {name: path.name for name, path in self.plots.items()},
+            "undecodable": [{"path": p, "reason": r} for p, r in self.undecodable],
         }
 
     def summary(self) -> str:
@@ -109,6 +113,9 @@ class EvaluationReport:
             lines.append(
                 f"TTA views taken by {self.tta_extra_view_images} of {self.num_images} images"
             )
+        if self.undecodable:
+            lines.append(f"left out {len(self.undecodable)} image(s) TensorFlow cannot decode:")
+            lines += [f"  {path}: {reason}" for path, reason in self.undecodable]
         return "\n".join(lines)
 
     def save(self, path: str | Path) -> Path:
@@ -140,7 +147,9 @@ def evaluate(
     of any size fits in memory. With ``tta`` every batch is also predicted
     with :func:`~food_recognition.tta.predict_with_tta`, and the report holds
     both columns. The split's class names must be the package's classes (in
-    any order; labels are mapped by name).
+    any order; labels are mapped by name). An image TensorFlow cannot decode
+    (the index scan checks headers and file ends only) is left out, with a
+    warning, and listed in the report's ``undecodable``.
 
     :param package: a loaded :class:`~food_recognition.package.ModelPackage`.
     :param split: the images and labels.
@@ -160,7 +169,25 @@ def evaluate(
     from food_recognition.package import EVALUATION_FILE, PLOTS_DIR
 
     labels = _labels_for(package, split)
-    probabilities, seconds, tta_result = _predict(package, split, batch_size, tta)
+    undecodable: list[tuple[str, str]] = []
+    try:
+        probabilities, seconds, tta_result = _predict(package, split, batch_size, tta)
+    except _decode_error() as error:
+        # Rare (the scan passed the header and the end): find the files, leave them out.
+        from food_recognition.datasets.pipeline import find_undecodable
+
+        undecodable = find_undecodable(split.paths)
+        if not undecodable:
+            raise
+        logger.warning(
+            "left out %d image(s) TensorFlow cannot decode: %s",
+            len(undecodable),
+            ", ".join(path for path, _ in undecodable),
+        )
+        split = _without(split, {path for path, _ in undecodable})
+        labels = _labels_for(package, split)
+        probabilities, seconds, tta_result = _predict(package, split, batch_size, tta)
+        logger.debug("the first decode error was: %s", error)
     metrics = compute_metrics(probabilities, labels, package.classes)
     tta_metrics = None
     if tta_result is not None:
@@ -177,6 +204,7 @@ def evaluate(
         tta_seconds_per_image=None if tta_result is None else tta_result[1] / len(labels),
         tta_extra_view_images=None if tta_result is None else tta_result[2],
         worst_mistakes=mistakes,
+        undecodable=tuple(undecodable),
     )
     if plots_dir is None and save:
         plots_dir = package.path / PLOTS_DIR
@@ -250,6 +278,21 @@ def worst_mistakes(
 
 
 # -- helpers -------------------------------------------------------------------
+
+
+def _decode_error() -> type[Exception]:
+    import tensorflow as tf
+
+    return tf.errors.InvalidArgumentError  # type: ignore[no-any-return]
+
+
+def _without(split: Split, paths: set[str]) -> Split:
+    from food_recognition.datasets.splits import Split
+
+    keep = [i for i, path in enumerate(split.paths) if path not in paths]
+    return Split(
+        tuple(split.paths[i] for i in keep), tuple(split.labels[i] for i in keep), split.classes
+    )
 
 
 def _labels_for(package: ModelPackage, split: Split) -> npt.NDArray[np.int64]:

@@ -128,7 +128,11 @@ def load_training_data(run_config: RunConfig, *, image_size: int, batch_size: in
         if source is None or len(source) == 0:
             return None
         return eval_dataset(
-            source, image_size=image_size, batch_size=batch_size, cache=data_config.cache
+            source,
+            image_size=image_size,
+            batch_size=batch_size,
+            cache=data_config.cache,
+            skip_undecodable=True,  # metrics only: no prediction is matched to a file
         )
 
     if data_config.tfrecords:

@@ -62,6 +62,18 @@ def truncated_jpeg(keep: float = 0.6) -> bytes:
     return data[: int(len(data) * keep)]
 
 
+def bogus_huffman_jpeg() -> bytes:
+    """A JPEG whose header and end marker are fine but whose first Huffman table is bogus.
+
+    Header-only checks pass it; only decoding the pixels fails.
+    """
+    rng = np.random.default_rng(1)
+    data = bytearray(jpeg_bytes(Image.fromarray(rng.integers(0, 256, (48, 64, 3), np.uint8))))
+    table = data.index(b"\xff\xc4")  # DHT: marker, length (2), class/id (1), 16 code counts
+    data[table + 5 : table + 21] = b"\xff" * 16
+    return bytes(data)
+
+
 def huge_png_header(width: int = 100_000, height: int = 100_000) -> bytes:
     """A valid PNG header claiming ``width`` x ``height`` pixels (a decompression bomb's)."""
 

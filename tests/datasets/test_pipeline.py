@@ -11,9 +11,16 @@ from PIL import Image
 
 from food_recognition.augment import PolicyOptionError, device_augmenter
 from food_recognition.config import AugmentConfig
-from food_recognition.datasets.pipeline import eval_dataset, eval_transform, train_dataset
+from food_recognition.datasets.images import check_image_file
+from food_recognition.datasets.pipeline import (
+    eval_dataset,
+    eval_transform,
+    find_undecodable,
+    train_dataset,
+)
 from food_recognition.datasets.splits import Split
 from food_recognition.plugins.registry import UnknownNameError
+from tests.datasets.odd_images import bogus_huffman_jpeg, write
 from tests.fixtures.images import make_class_folders, synthetic_image
 
 CLASSES = ("apple_pie", "bibimbap", "caesar_salad")
@@ -211,3 +218,23 @@ def test_integer_options_from_yaml_work(split: Split) -> None:
     assert collect(train_dataset(split, image_size=SIZE, batch_size=6, augment=config))[0].size
     config = AugmentConfig(policy="reference", options={"rotation": 10, "width_shift": 0})
     assert collect(train_dataset(split, image_size=SIZE, batch_size=6, augment=config))[0].size
+
+
+def test_an_image_only_a_full_decode_rejects_is_skipped_in_training(
+    split: Split, tmp_path: Path
+) -> None:
+    bad = write(tmp_path / "tree" / "train" / "bibimbap" / "bad.jpg", bogus_huffman_jpeg())
+    assert check_image_file(bad) is None  # the header-only scan lets it through
+    with_bad = Split([*split.paths, str(bad)], [*split.labels, 1], CLASSES)
+
+    images, labels = collect(
+        train_dataset(with_bad, image_size=SIZE, batch_size=5, augment=AugmentConfig())
+    )
+    assert len(images) == len(labels) == 12  # the 12 good ones; the epoch went on
+
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        collect(eval_dataset(with_bad, image_size=SIZE, batch_size=5))
+    skipping = eval_dataset(with_bad, image_size=SIZE, batch_size=5, skip_undecodable=True)
+    assert len(collect(skipping)[0]) == 12
+    [(path, reason)] = find_undecodable(with_bad.paths)
+    assert path == str(bad) and "JPEG" in reason

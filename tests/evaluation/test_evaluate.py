@@ -14,6 +14,7 @@ from food_recognition.datasets import Split, load_dataset
 from food_recognition.datasets.pipeline import eval_dataset
 from food_recognition.evaluation import EvaluationError, evaluate
 from food_recognition.package import ModelPackage, load_package, save_package
+from tests.datasets.odd_images import bogus_huffman_jpeg, write
 from tests.fixtures.images import make_food101
 from tests.models.tiny import build_tiny
 
@@ -107,3 +108,19 @@ def test_unknown_classes_are_refused(case: tuple[ModelPackage, Split], tmp_path:
     stranger = attrs.evolve(split, classes=("pho", *CLASSES[1:]))
     with pytest.raises(EvaluationError, match="1 classes the package does not know \\(pho\\)"):
         evaluate(package, stranger)
+
+
+def test_an_image_tensorflow_cannot_decode_is_left_out_and_reported(
+    case: tuple[ModelPackage, Split], tmp_path: Path
+) -> None:
+    package, split = case
+    bad = write(tmp_path / "bad.jpg", bogus_huffman_jpeg())
+    with_bad = Split((str(bad), *split.paths), (0, *split.labels), split.classes)
+    report = evaluate(package, with_bad, batch_size=3)
+    plain = evaluate(package, split, batch_size=3)
+    assert report.num_images == plain.num_images == 20
+    assert report.metrics.top1 == plain.metrics.top1
+    [(path, reason)] = report.undecodable
+    assert path == str(bad) and reason
+    assert report.to_dict()["undecodable"] == [{"path": str(bad), "reason": reason}]
+    assert "left out 1 image(s) TensorFlow cannot decode" in report.summary()
