@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     # Before anything imports TensorFlow: keep its C++ start-up chatter out of the
-    # output, unless -v asks for everything (its warnings name skipped images).
+    # output, unless -v asks for everything (its warnings report skipped images).
     words = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if {"-v", "--verbose"} & {*words} else "2")
     parser = build_parser()
