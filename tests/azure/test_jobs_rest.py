@@ -20,7 +20,7 @@ from food_recognition.azure.jobs import (
 )
 from food_recognition.compute import JobFailedError, get_target
 from food_recognition.config import RunConfig, with_overrides
-from tests.fixtures.azureml_rest import CONTAINER, AzureMLRestServer
+from tests.fixtures.azureml_rest import CONTAINER, AzureMLRestServer, RecordedRequest, Reply
 
 BLOB = "https://foodstore.blob.core.windows.net/food/food-101"
 REFERENCE_SWEEP = Path(__file__).parents[2] / "examples" / "sweep_reference.yaml"
@@ -200,3 +200,43 @@ def test_a_route_added_by_a_test_answers_first(azureml_rest: AzureMLRestServer) 
     azureml_rest.add_route("PUT", r"jobs/[^/]+", refuse)
     with pytest.raises(Exception, match="no role"):
         _target(azureml_rest).submit(_job())
+
+
+def test_stream_logs_yields_the_driver_log_then_the_final_state(
+    azureml_rest: AzureMLRestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from azure.ai.ml.operations._run_history_constants import RunHistoryConstants
+
+    # The SDK waits at least 2 s between run-history reads; the test needs no wait.
+    monkeypatch.setattr(RunHistoryConstants, "_WAIT_COMPLETION_POLLING_INTERVAL_MIN", 0)
+    target = _target(azureml_rest)
+    handle = target.submit(_job())
+    log = "Epoch 1/2\nloss: 1.20 - accuracy: 0.41\nEpoch 2/2\nloss: 0.80 - accuracy: 0.66\n"
+    reads: list[str] = []
+
+    def details(server: AzureMLRestServer, request: RecordedRequest, match: Any) -> Reply:
+        reads.append(match["run"])
+        status = "Running" if len(reads) == 1 else "Completed"
+        url = f"{server.url}/logs/{match['run']}/std_log.txt"
+        body = {"runId": match["run"], "status": status, "logFiles": {"user_logs/std_log.txt": url}}
+        return Reply(200, body)
+
+    def log_file(server: AzureMLRestServer, request: RecordedRequest, match: Any) -> Reply:
+        return Reply(200, log.encode())
+
+    azureml_rest.add_route("GET", r"/history/v1\.0/.*/runs/(?P<run>[^/]+)/details", details)
+    azureml_rest.add_route("GET", r"/logs/[^/]+/std_log\.txt", log_file)
+
+    lines = list(target.stream_logs(handle))
+
+    text = "".join(lines)
+    assert all(line.endswith("\n") for line in lines)
+    assert "Streaming user_logs/std_log.txt" in text
+    assert text.index("Epoch 1/2") < text.index("accuracy: 0.66") < text.index("Execution Summary")
+    assert lines[-1] == f"{handle.job_id}: Completed\n"
+    assert reads[0] == handle.job_id and len(reads) >= 2
+    # Only the streaming thread's prints were taken; the test's own still reach stdout.
+    print("still printed")
+    assert capsys.readouterr().out == "still printed\n"

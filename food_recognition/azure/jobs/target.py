@@ -10,9 +10,14 @@ cluster; submitting never creates one as a side effect.
 
 from __future__ import annotations
 
+import io
+import logging
+import queue
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,8 @@ from food_recognition.compute.target import (
 )
 
 __all__ = ["AzureMLTarget", "create_cluster", "service_state_to_job_state"]
+
+_log = logging.getLogger(__name__)
 
 _STATES = {
     "notstarted": "queued",
@@ -109,14 +116,25 @@ class AzureMLTarget:
         return JobStatus(service_state_to_job_state(state), state, state)
 
     def stream_logs(self, handle: JobHandle) -> Iterator[str]:
-        """Yield a line at each change of the job's state, until it ends.
+        """Yield the job's driver log as Azure ML writes it, then its final state.
 
-        The full driver log is in the studio (``details["studio_url"]``) and
-        ``ml_client.jobs.stream(name)`` prints it to the terminal.
+        The log is what ``ml_client.jobs.stream`` prints (the run's
+        ``user_logs/std_log.txt``, then an execution summary), line by line.
+        Where run history cannot be read, a line at each change of the job's
+        state instead.
         """
+        from azure.ai.ml.exceptions import JobException
+        from azure.core.exceptions import HttpResponseError
+
         url = handle.details.get("studio_url")
         if url:
             yield f"{handle.job_id}: {url}\n"
+        try:
+            yield from _printed_lines(lambda: self.ml_client.jobs.stream(handle.job_id))
+        except JobException as error:  # the job failed: its state line follows
+            _log.debug("%s: %s", handle.job_id, error)
+        except HttpResponseError as error:
+            _log.warning("%s: no log to stream (%s); following its state", handle.job_id, error)
         last = ""
         while True:
             status = self.status(handle)
@@ -190,6 +208,56 @@ class AzureMLTarget:
         if url:
             details["studio_url"] = str(url)
         return JobHandle(self.name, str(created.name), details)
+
+
+def _printed_lines(call: Callable[[], object]) -> Iterator[str]:
+    """Run ``call`` in a thread and yield, line by line, what it prints.
+
+    ``MLClient.jobs.stream`` writes to ``sys.stdout`` and takes no file to
+    write to. While it runs, ``sys.stdout`` is a proxy that keeps that
+    thread's writes and passes every other thread's through, so the caller
+    can print what it yields. An exception of ``call`` is raised here, after
+    its output.
+    """
+    chunks: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    failures: list[BaseException] = []
+    original = sys.stdout
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as error:  # re-raised in the caller's thread below
+            failures.append(error)
+        finally:
+            chunks.put(None)
+
+    worker = threading.Thread(target=run, name="azureml-log-stream", daemon=True)
+
+    class Proxy(io.TextIOBase):
+        def write(self, text: str) -> int:
+            if threading.current_thread() is worker:
+                chunks.put(text)
+            else:
+                original.write(text)
+            return len(text)
+
+        def flush(self) -> None:
+            original.flush()
+
+    sys.stdout = Proxy()
+    try:
+        worker.start()
+        pending = ""
+        while (chunk := chunks.get()) is not None:
+            *lines, pending = (pending + chunk).split("\n")
+            for line in lines:
+                yield line + "\n"
+        if pending:
+            yield pending + "\n"
+    finally:
+        sys.stdout = original
+    if failures:
+        raise failures[0]
 
 
 def create_cluster(
