@@ -11,10 +11,10 @@ none is used.
 The job's code snapshot carries a copy of this package and runs from it, so
 the code that runs is the code that was submitted, and the environment needs
 only the package's requirements, not the package: by default the conda file
-lists them (:func:`requirements`), each pinned to the version installed where
-the job is submitted, the versions it was tested with. Nothing needs
-publishing first. ``package=`` installs the package itself instead (a wheel
-URL, or a requirement your private index resolves).
+lists them (:func:`requirements`), TensorFlow and Keras pinned to the versions
+installed where the job is submitted. Nothing needs publishing first.
+``package=`` installs the package itself instead (a wheel URL, or a
+requirement your private index resolves).
 """
 
 from __future__ import annotations
