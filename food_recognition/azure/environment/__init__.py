@@ -1,12 +1,11 @@
-"""The Azure ML environment the training job runs in: a base GPU image plus a pinned conda file.
+"""The Azure ML environment the training job runs in: a base GPU image plus a conda file.
 
 The default is :data:`DEFAULT_IMAGE` (Azure ML's OpenMPI + CUDA Ubuntu image;
 TensorFlow brings its own CUDA libraries through the ``gpu`` extra) and the
-``conda.yaml`` beside this module: Python, this package with the ``gpu`` extra
-at the version submitting the job, and ``azureml-mlflow`` so the MLflow
+``conda.yaml`` beside this module: Python, ``azureml-mlflow`` so the MLflow
 metrics training logs reach the workspace (a sweep reads its primary metric
-from them). Curated environment names come and go between SDK releases, so
-none is used.
+from them), and this package's requirements with its ``gpu`` extra. Curated
+environment names come and go between SDK releases, so none is used.
 
 The job's code snapshot carries a copy of this package and runs from it, so
 the code that runs is the code that was submitted, and the environment needs
