@@ -168,6 +168,31 @@ def test_a_drive_file_is_fetched_through_the_virus_scan_page(
     assert len(fake_drive.requests) == 3 and (root / "meta" / "marker").read_text() == "kept"
 
 
+def test_an_interrupted_drive_download_resumes_where_it_stopped(
+    tmp_path: Path,
+    served_food101: tuple[FileServer, str, str],
+    fake_drive: FakeDrive,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, name, digest = served_food101
+    data = (server.root / name).read_bytes()
+    fake_drive.files[DRIVE_ID] = (name, data)
+    fake_drive.drop_after[DRIVE_ID] = 1_200_000
+    fake_drive.route(monkeypatch)
+    dest = tmp_path / "data"
+    with pytest.raises(DownloadError, match="incomplete"):
+        download(DRIVE_ID, dest, sha256=digest, quiet=True, retries=0)
+    [partial] = dest.glob("*.part")
+    kept = partial.stat().st_size
+    assert 0 < kept < len(data)
+
+    root = download(DRIVE_ID, dest, sha256=digest, quiet=True, retries=0)
+    assert root == dest / "food-101"
+    # gdown learns the name from a first response, then asks for the rest.
+    assert fake_drive.ranges[0] is None and fake_drive.ranges[-1] == f"bytes={kept}-"
+    assert not list(dest.glob("*.part"))
+
+
 def test_a_drive_error_page_is_a_download_error_with_drive_s_reason(
     tmp_path: Path, fake_drive: FakeDrive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
