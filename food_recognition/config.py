@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import difflib
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
@@ -41,6 +41,7 @@ __all__ = [
     "RunConfig",
     "TTAConfig",
     "TrainingConfig",
+    "did_you_mean",
     "field_paths",
     "from_dict",
     "load_yaml",
@@ -57,6 +58,22 @@ OptionValue: TypeAlias = int | float | str | bool
 
 class ConfigError(ValueError):
     """A configuration value or key is not allowed; the message names the field."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A hint for an error message: the closest of ``choices`` to a misspelt ``word``.
+
+    >>> did_you_mean("polcy", ["policy", "options"])
+    " (did you mean 'policy'?)"
+    >>> did_you_mean("zzz", ["policy"])
+    ''
+
+    :param word: what the user wrote.
+    :param choices: the names allowed there.
+    :returns: ``" (did you mean 'x'?)"``, or ``""`` when nothing is close.
+    """
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # -- validators ---------------------------------------------------------------
@@ -476,8 +493,7 @@ def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     unknown = [key for key in data if key not in fields]
     if unknown:
         key = unknown[0]
-        close = difflib.get_close_matches(str(key), fields, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(str(key), fields)
         raise ConfigError(
             f"{cls.__name__} has no field {key!r}{hint}; allowed: {', '.join(sorted(fields))}"
         )
@@ -541,9 +557,7 @@ def with_overrides(config: C, overrides: Mapping[str, Any]) -> C:
         parent_path = ".".join(parts[:-1])
         is_option = parent_path in paths and parent_path.endswith("options")
         if path not in paths and not is_option:
-            close = difflib.get_close_matches(path, paths, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"no configuration field {path!r}{hint}")
+            raise ConfigError(f"no configuration field {path!r}{did_you_mean(path, paths)}")
         node = data
         for part in parts[:-1]:
             node = node[part]

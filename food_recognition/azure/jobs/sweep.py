@@ -22,7 +22,6 @@ Azure ML's natural-log bounds.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,13 @@ from typing import Any
 import attrs
 import yaml
 
-from food_recognition.config import ConfigError, RunConfig, field_paths, with_overrides
+from food_recognition.config import (
+    ConfigError,
+    RunConfig,
+    did_you_mean,
+    field_paths,
+    with_overrides,
+)
 from food_recognition.training.metric_names import GOALS, LOGGED_METRICS
 
 __all__ = [
@@ -119,8 +124,7 @@ class Distribution:
 
     def __attrs_post_init__(self) -> None:
         if self.type not in DISTRIBUTIONS:
-            close = difflib.get_close_matches(self.type, DISTRIBUTIONS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(self.type, DISTRIBUTIONS)
             raise SweepError(
                 f"unknown distribution {self.type!r}{hint}; choose one of "
                 f"{', '.join(DISTRIBUTIONS)}"
@@ -275,8 +279,7 @@ class SweepSpec:
 
     def __attrs_post_init__(self) -> None:
         if self.primary_metric not in LOGGED_METRICS:
-            close = difflib.get_close_matches(self.primary_metric, LOGGED_METRICS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(self.primary_metric, LOGGED_METRICS)
             raise SweepError(
                 f"primary metric {self.primary_metric!r} is never logged by the training"
                 f"{hint}; choose one of {', '.join(LOGGED_METRICS)}"
@@ -313,8 +316,7 @@ class SweepSpec:
             field = paths.get(path)
             parent = path.rsplit(".", 1)[0]
             if field is None and not (parent in paths and parent.endswith(".options")):
-                close = difflib.get_close_matches(path, paths, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(path, paths)
                 raise SweepError(f"search space: no configuration field {path!r}{hint}")
             if field is not None and _is_int(field) and dist.type in _CONTINUOUS:
                 raise SweepError(
@@ -338,8 +340,7 @@ class SweepSpec:
         known = {f.name for f in attrs.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            close = difflib.get_close_matches(unknown[0], known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(unknown[0], known)
             raise SweepError(
                 f"sweep: unknown key {unknown[0]!r}{hint}; allowed: {', '.join(sorted(known))}"
             )
