@@ -57,10 +57,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Handle ``train``: print the package folder."""
+    from food_recognition.cli import CLIError
+
     config = config_from_args(args)
     from food_recognition.training import train
+    from food_recognition.training.callbacks import TrainingDataError
 
-    package = train(config, args.output)
+    try:
+        package = train(config, args.output)
+    except TrainingDataError as error:
+        raise CLIError(str(error)) from error
     print(f"model package: {package}")
     return 0
 

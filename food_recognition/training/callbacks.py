@@ -23,9 +23,19 @@ from food_recognition.training.metric_names import EPOCH_METRICS
 from food_recognition.training.schedules import one_cycle_momentum
 from food_recognition.training.tracking import Tracker, epoch_metrics
 
-__all__ = ["CyclicalMomentum", "RunStateCallback", "inner_optimizer", "model_weights"]
+__all__ = [
+    "CyclicalMomentum",
+    "RunStateCallback",
+    "TrainingDataError",
+    "inner_optimizer",
+    "model_weights",
+]
 
 _log = logging.getLogger(__name__)
+
+
+class TrainingDataError(ValueError):
+    """The training data ran out: not one image of the split could be loaded."""
 
 
 def inner_optimizer(optimizer: Any) -> Any:
@@ -200,6 +210,18 @@ class RunStateCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self.state = self.store.save(self.model, self.state)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.state.step_in_epoch < self.steps_per_epoch:
+            # The pipeline repeats forever and skips images it cannot decode, so it
+            # only runs dry when every image fails; Keras would only warn and save
+            # an untrained model.
+            raise TrainingDataError(
+                f"the training data ran out after {self.state.step_in_epoch} of "
+                f"{self.steps_per_epoch} steps of epoch {self.epoch_offset + epoch + 1}: no "
+                "image of the training split could be loaded (the decoder's messages are "
+                "above). Find the files with "
+                "food_recognition.datasets.pipeline.find_undecodable, or, if the images are "
+                "fine, check the augmentation policy"
+            )
         logs = dict(logs or {})
         optimizer = self.model.optimizer
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))

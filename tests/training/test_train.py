@@ -7,15 +7,19 @@ import math
 from pathlib import Path
 from typing import Any
 
+import attrs
 import keras
 import numpy as np
 import pytest
 
 from food_recognition.cli import main
-from food_recognition.config import RunConfig, with_overrides
+from food_recognition.config import AugmentConfig, RunConfig, with_overrides
+from food_recognition.datasets.pipeline import train_dataset
+from food_recognition.datasets.splits import Split
 from food_recognition.package import load_package
 from food_recognition.training import EPOCH_METRICS, FINAL_METRICS, run_training
-from food_recognition.training.callbacks import CyclicalMomentum
+from food_recognition.training.callbacks import CyclicalMomentum, TrainingDataError
+from tests.datasets.odd_images import bogus_huffman_jpeg, write
 from tests.training.tiny import colour_arrays, register_tiny, tiny_data
 
 pytestmark = pytest.mark.slow
@@ -201,3 +205,18 @@ def test_cyclical_momentum_reaches_the_update() -> None:
     model.fit(x, x[:, :2], batch_size=4, epochs=1, verbose=0, shuffle=False)
     np.testing.assert_allclose(same[0], model.get_weights()[0], rtol=1e-5)
     assert not np.allclose(fit(0.1)[0], same[0])
+
+
+def test_training_data_that_runs_dry_is_an_error_not_an_untrained_package(
+    tmp_path: Path,
+) -> None:
+    # Every image passes the header scan and fails to decode: the pipeline skips
+    # them all, and Keras alone would only warn and go on.
+    data = tiny_data()
+    paths = [write(tmp_path / "bad" / f"{i}.jpg", bogus_huffman_jpeg()) for i in range(4)]
+    split = Split([str(p) for p in paths], [0, 1, 2, 0], data.classes)
+    size = int(data.train.element_spec[0].shape[1])
+    train = train_dataset(split, image_size=size, batch_size=8, augment=AugmentConfig("none"))
+    with pytest.raises(TrainingDataError, match="ran out after 0 of 6 steps of epoch 1"):
+        run_training(_config(), tmp_path / "run", attrs.evolve(data, train=train))
+    assert not (tmp_path / "run" / "package").exists()
