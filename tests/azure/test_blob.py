@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -130,16 +130,15 @@ def test_an_upload_killed_midway_finishes_on_rerun_without_duplicates(
         [sys.executable, "-c", UPLOADER, str(tree), container],
         env={**os.environ, "AZURE_STORAGE_CONNECTION_STRING": blob_env},
         cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert child.poll() is None, "the uploader exited before it was killed"
-            containers = [c.name for c in blob_service_client().list_containers()]
-            if container in containers and len(blob_names(blob_env, container)) >= 5:
-                break
-            assert time.monotonic() < deadline, "no blobs appeared within 120 s"
-            time.sleep(0.05)  # polling interval of the deadline loop
+        # Await the uploader's "frozen" line: five blobs are up and it is waiting.
+        assert child.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(child.stdout, selectors.EVENT_READ)
+            assert selector.select(timeout=120), "the uploader did not reach 5 blobs in 120 s"
+        assert child.stdout.readline() == b"frozen\n", "the uploader exited before it was killed"
         child.send_signal(signal.SIGKILL)
     finally:
         child.kill()
