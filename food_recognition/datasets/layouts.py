@@ -336,31 +336,28 @@ def _read_class_tree(
     return classes, tuple(entries)
 
 
-def _subfolders(folder: Path) -> list[Path]:
+def _visible_entries(folder: Path) -> list[os.DirEntry[str]]:
+    """The folder's entries not starting with a dot; none when it cannot be read."""
     try:
-        entries = os.scandir(folder)
+        with os.scandir(folder) as entries:
+            return [e for e in entries if not e.name.startswith(".")]
     except OSError:
         return []
-    with entries:
-        return sorted(
-            (Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")),
-            key=lambda p: p.name,
-        )
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(
+        (Path(e.path) for e in _visible_entries(folder) if e.is_dir()), key=lambda p: p.name
+    )
 
 
 def _image_files(folder: Path) -> list[str]:
-    try:
-        entries = os.scandir(folder)
-    except OSError:
-        return []
-    with entries:
-        return sorted(
-            e.name
-            for e in entries
-            if not e.name.startswith(".")
-            and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS  # noqa: PTH122 - hot
-            and e.is_file()
-        )
+    return sorted(
+        e.name
+        for e in _visible_entries(folder)
+        if os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS  # noqa: PTH122 - hot
+        and e.is_file()
+    )
 
 
 def _read_lines(path: Path) -> list[str]:
