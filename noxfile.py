@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s demo``, ``tests``, ``lint``, ``typecheck``, ``docs``, ``bench``.
+"""Developer sessions: ``nox -s demo``, ``tests``, ``lint``, ``typecheck``, ``docs``, ``bench``,
+``lock``.
 
 Each session builds its own virtual environment with uv (fast, cached), so the
 README's two commands work on a machine with only Python 3.11, Node.js and npm.
@@ -98,3 +99,16 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(script), *session.posargs, env=env)
     if os.environ.get("CI"):
         session.log("benchmarks ran on a CI machine: compare ratios, not absolute times")
+
+
+@nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """Regenerate the Azure ML environment locks (food_recognition/azure/environment/*.lock).
+
+    Run it after changing a requirement in pyproject.toml or conda.yaml; the
+    tests fail while a lock no longer matches them.
+    """
+    session.install("uv>=0.4", "pyyaml>=6")
+    uv = str(Path(session.bin) / "uv")
+    script = ROOT / "food_recognition" / "azure" / "environment" / "lock.py"
+    session.run("python", str(script), "--pyproject", str(ROOT / "pyproject.toml"), "--uv", uv)

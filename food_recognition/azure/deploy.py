@@ -44,6 +44,8 @@ from typing import Any
 import attrs
 import yaml
 
+from food_recognition.azure.environment.images import INFERENCE_IMAGE
+
 __all__ = [
     "AUTH_MODES",
     "DEFAULT_INFERENCE_IMAGE",
@@ -73,8 +75,9 @@ __all__ = [
 
 #: Authentication modes an online endpoint accepts.
 AUTH_MODES = ("key", "aml_token", "aad_token")
-#: The base image of the inference environment (Ubuntu 22.04 with conda).
-DEFAULT_INFERENCE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+#: The base image of the inference environment (Ubuntu 22.04 with conda), at a dated tag:
+#: :data:`food_recognition.azure.environment.INFERENCE_IMAGE`.
+DEFAULT_INFERENCE_IMAGE = INFERENCE_IMAGE
 #: The scoring script's path inside the staged code folder.
 SCORING_SCRIPT = "food_recognition/serving/score.py"
 
@@ -371,9 +374,9 @@ def inference_conda(package: str | None = None) -> dict[str, Any]:
     """The conda specification of the inference environment.
 
     The training environment's file (:mod:`food_recognition.azure.environment`)
-    with this package's ``cpu`` extra instead of ``gpu``: the library's
-    requirements bring ``azureml-inference-server-http`` and everything the
-    scoring script imports.
+    with the ``cpu`` lock instead of the ``gpu`` one: every package pinned and
+    hashed, ``azureml-inference-server-http`` and everything the scoring
+    script imports at the versions the tests ran.
 
     :param package: a pip requirement that installs this package; ``None`` lists
         its requirements (``cpu`` extra) instead, as the deployment's code folder

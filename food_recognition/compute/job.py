@@ -38,6 +38,7 @@ __all__ = [
     "CONFIG_FILE",
     "DATA_KINDS",
     "ENTRY_POINT_MODULE",
+    "IDENTITIES",
     "PACKAGE_DIR",
     "DataLocation",
     "JobSpecError",
@@ -56,14 +57,28 @@ CONFIG_FILE = "run.yaml"
 #: also holds checkpoints and a local MLflow store); training's ``PACKAGE_DIR``.
 PACKAGE_DIR = "package"
 
-#: ``local``: a folder here; ``blob``: ``https://<account>.blob.core.windows.net/<container>/<prefix>``;
+#: ``local``: a folder here; ``blob``: ``https://<account>.blob.core.windows.net/<container>/<prefix>``
+#: (Azure ML reads it through a datastore, :func:`food_recognition.azure.jobs.datastore_path`);
+#: ``storage``: ``wasbs://<container>@<account>.blob.core.windows.net/<prefix>`` or
+#: ``abfss://<filesystem>@<account>.dfs.core.windows.net/<prefix>``, read with the job's identity;
 #: ``azureml``: an ``azureml://`` datastore path or an ``azureml:<name>:<version>`` data asset.
-DATA_KINDS = ("local", "blob", "azureml")
+DATA_KINDS = ("local", "blob", "storage", "azureml")
 
+#: Who reads a job's data on Azure ML: ``managed`` (the cluster's managed identity),
+#: ``user`` (the submitter's own Microsoft Entra identity), or the client id (a GUID)
+#: of a user-assigned managed identity attached to the cluster.
+IDENTITIES = ("managed", "user")
+
+_ACCOUNT = r"(?P<account>[a-z0-9]{3,24})"
+_CONTAINER = r"(?P<container>[a-z0-9](?:[a-z0-9\-]{1,61}[a-z0-9])?)"
 _BLOB_URL = re.compile(
-    r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.(?P<suffix>[a-z0-9.\-]+)/"
-    r"(?P<container>[a-z0-9](?:[a-z0-9\-]{1,61}[a-z0-9])?)(?:/(?P<prefix>.*))?$"
+    rf"^https://{_ACCOUNT}\.blob\.(?P<suffix>[a-z0-9.\-]+)/{_CONTAINER}(?:/(?P<prefix>.*))?$"
 )
+_STORAGE_URL = re.compile(
+    rf"^(?P<scheme>wasbs|abfss)://{_CONTAINER}@{_ACCOUNT}\.(?P<service>blob|dfs)\."
+    r"(?P<suffix>[a-z0-9.\-]+)(?:/(?P<prefix>.*))?$"
+)
+_CLIENT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\$\{\{[A-Za-z0-9_.]+\}\}")
 _DATA_MODES = ("ro_mount", "download")
@@ -75,12 +90,14 @@ class JobSpecError(ConfigError):
 
 @attrs.define(frozen=True)
 class DataLocation:
-    """Where a job's images are: a local folder, a Blob container path or an Azure ML URI.
+    """Where a job's images are: a local folder, a storage URL or an Azure ML URI.
 
     Build one with :meth:`parse`:
 
     >>> DataLocation.parse("https://acct.blob.core.windows.net/food/food-101").kind
     'blob'
+    >>> DataLocation.parse("wasbs://food@acct.blob.core.windows.net/food-101").kind
+    'storage'
     >>> DataLocation.parse("azureml:food101:1").kind
     'azureml'
     >>> DataLocation.parse("data/food-101").kind
@@ -98,13 +115,22 @@ class DataLocation:
         """Recognise what ``value`` names.
 
         :param value: a local folder, ``https://<account>.blob.core.windows.net/<container>/<prefix>``,
+            ``wasbs://<container>@<account>.blob.core.windows.net/<prefix>``,
+            ``abfss://<filesystem>@<account>.dfs.core.windows.net/<prefix>``,
             ``azureml://datastores/<name>/paths/<prefix>`` or ``azureml:<asset>:<version>``.
         :returns: the location.
-        :raises JobSpecError: a URL that is neither a Blob container path nor an Azure ML URI.
+        :raises JobSpecError: a URL carrying a query string (a SAS token would be
+            stored in the job's record), or one that is none of the above.
         """
         if isinstance(value, DataLocation):
             return value
         text = str(value)
+        if "://" in text and ("?" in text or "#" in text):
+            raise JobSpecError(
+                f"data location {text.split('?')[0].split('#')[0]!r} carries a query string "
+                "(a SAS token would be stored in the job's record): pass the URL without it, "
+                "and give the cluster's identity the Storage Blob Data Reader role instead"
+            )
         if text.startswith("azureml:"):
             return cls(text, "azureml")
         if text.startswith(("http://", "https://")):
@@ -114,13 +140,37 @@ class DataLocation:
                     "https://<account>.blob.core.windows.net/<container>/<prefix>"
                 )
             return cls(text.rstrip("/"), "blob")
+        if text.startswith(("wasbs://", "abfss://")):
+            match = _STORAGE_URL.match(text)
+            if not match or (match["scheme"] == "wasbs") != (match["service"] == "blob"):
+                raise JobSpecError(
+                    f"data location {text!r} is not a storage path; expected "
+                    "wasbs://<container>@<account>.blob.core.windows.net/<prefix> or "
+                    "abfss://<filesystem>@<account>.dfs.core.windows.net/<prefix>"
+                )
+            return cls(text.rstrip("/"), "storage")
         if "://" in text:
             raise JobSpecError(
                 f"data location {text!r}: unsupported scheme; use a local folder, "
                 "https://<account>.blob.core.windows.net/<container>/<prefix>, "
+                "wasbs://<container>@<account>.blob.core.windows.net/<prefix>, "
                 "azureml://datastores/<name>/paths/<prefix> or azureml:<asset>:<version>"
             )
         return cls(str(Path(text).expanduser().absolute()), "local")
+
+    @property
+    def blob_container(self) -> tuple[str, str, str, str]:
+        """A ``blob`` location's account, container, path prefix and endpoint suffix.
+
+        >>> DataLocation.parse("https://acct.blob.core.windows.net/food/food-101").blob_container
+        ('acct', 'food', 'food-101', 'core.windows.net')
+
+        :raises JobSpecError: the location is not of kind ``blob``.
+        """
+        match = _BLOB_URL.match(self.uri) if self.kind == "blob" else None
+        if match is None:
+            raise JobSpecError(f"data location {self.uri!r} is not a Blob container path")
+        return match["account"], match["container"], match["prefix"] or "", match["suffix"]
 
 
 def _data(value: Any) -> DataLocation | None:
@@ -144,6 +194,16 @@ def _check_env_names(_inst: Any, _attr: Any, value: Mapping[str, str]) -> None:
 def _check_nodes(_inst: Any, _attr: Any, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise JobSpecError(f"TrainingJob.nodes={value!r} must be a whole number >= 1")
+
+
+def _check_identity(_inst: Any, _attr: Any, value: str) -> None:
+    if value in IDENTITIES or (isinstance(value, str) and _CLIENT_ID.match(value)):
+        return
+    raise JobSpecError(
+        f"TrainingJob.identity={value!r}: use 'managed' (the cluster's managed identity), "
+        "'user' (yours) or the client id of a user-assigned identity on the cluster "
+        "(az identity show --query clientId)"
+    )
 
 
 def _check_name(_inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
@@ -174,6 +234,11 @@ class TrainingJob:
         they are stored in the job's record).
     :param data_mode: ``ro_mount`` (stream the files) or ``download`` (copy them
         to the node's disk first; faster epochs on many small images).
+    :param identity: who reads the data on Azure ML (:data:`IDENTITIES`):
+        ``managed``, the cluster's managed identity (give it Storage Blob Data
+        Reader on the account); ``user``, the submitter's identity; or the
+        client id of a user-assigned managed identity the cluster has. Never a
+        key or SAS token.
     """
 
     config: RunConfig = attrs.field(validator=attrs.validators.instance_of(RunConfig))
@@ -189,6 +254,7 @@ class TrainingJob:
         factory=dict, converter=_str_map, validator=_check_env_names
     )
     data_mode: str = attrs.field(default="ro_mount", validator=attrs.validators.in_(_DATA_MODES))
+    identity: str = attrs.field(default="managed", validator=_check_identity)
 
     @property
     def data_location(self) -> DataLocation:

@@ -1,20 +1,29 @@
-"""examples/train_on_azure.py runs: its dry run, and its sweep against the loopback Azure ML."""
+"""examples/train_on_azure.py: its documented dry run, and its sweep on the loopback Azure ML."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
+import shlex
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from azure.ai.ml import load_job
+import yaml
+from azure.ai.ml import load_compute, load_datastore, load_job
 
+from food_recognition.azure.environment.lock import lock_path, pip_lines
+from tests.fixtures.azureml_job_rules import RETIRED_VM_SIZES
 from tests.fixtures.azureml_rest import AzureMLRestServer, RecordedRequest, Reply, _get_job
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "train_on_azure.py"
+ROOT = Path(__file__).parents[2]
+EXAMPLE = ROOT / "examples" / "train_on_azure.py"
 BLOB = "https://foodstore.blob.core.windows.net/food/food-101"
+#: A dated tag: ``:<yyyymmdd>.v<n>``, never ``:latest``.
+DATED_CUDA12 = re.compile(
+    r"^mcr\.microsoft\.com/azureml/openmpi[\d.]+-cuda12\.\d+-[^:]+:\d{8}\.v\d+$"
+)
 
 
 def _example() -> ModuleType:
@@ -25,12 +34,69 @@ def _example() -> ModuleType:
     return module
 
 
-def test_dry_run_writes_a_sweep_load_job_accepts(tmp_path: Path) -> None:
-    assert _example().main(["--dry-run", str(tmp_path / "sweep"), "--data-uri", BLOB]) == 0
-    loaded = load_job(tmp_path / "sweep" / "job.yml")
+def _documented_commands(module: ModuleType) -> list[list[str]]:
+    """The ``python examples/train_on_azure.py ...`` commands of the docstring, as argv lists."""
+    text = (module.__doc__ or "").replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith("python examples/")]
+
+
+def test_the_documented_dry_run_writes_what_azure_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _example()
+    dry = [argv for argv in _documented_commands(module) if "--dry-run" in argv]
+    assert len(dry) == 1
+    argv = dry[0]
+    assert argv[:2] == ["python", "examples/train_on_azure.py"]
+    out = Path(argv[argv.index("--dry-run") + 1])
+    monkeypatch.chdir(tmp_path)  # relative paths as typed, in a scratch folder
+
+    assert module.main(argv[2:]) == 0
+
+    job_yml = tmp_path / out / "job.yml"
+    assert str(job_yml.relative_to(tmp_path)) in capsys.readouterr().out
+    loaded = load_job(job_yml)
     assert loaded.type == "sweep"
     assert loaded.limits.max_total_trials == 15
-    assert loaded.inputs["data"].path == BLOB
+    # The data is mounted through the container's identity-based datastore, read by
+    # the cluster's managed identity: no https Blob mount, no key, no SAS.
+    store = load_datastore(tmp_path / out / "datastore.yml")
+    assert loaded.inputs["data"].path == f"azureml://datastores/{store.name}/paths/food-101"
+    assert (store.account_name, store.container_name) == ("foodstore", "food")
+    assert type(store.credentials).__name__ == "NoneCredentialConfiguration"
+    assert loaded.identity.type == "managed_identity"
+    # A CUDA 12 image at a dated tag, and the GPU lock with its hashes.
+    environment = yaml.safe_load(job_yml.read_text())["trial"]["environment"]
+    assert DATED_CUDA12.match(environment["image"]), environment["image"]
+    pip = next(d["pip"] for d in environment["conda_file"]["dependencies"] if isinstance(d, dict))
+    assert pip == pip_lines(lock_path("gpu"))
+    # The cluster the sweep names: a current GPU size, with a managed identity.
+    cluster = load_compute(tmp_path / out / "cluster.yml")
+    assert cluster.name == loaded.compute
+    assert cluster.size.lower() not in RETIRED_VM_SIZES
+    assert cluster.size == "Standard_NC4as_T4_v3"
+    assert cluster.identity.type == "system_assigned"
+
+
+def test_every_file_the_docstring_names_exists() -> None:
+    for argv in _documented_commands(_example()):
+        for flag in ("--image", "--sweep"):
+            if flag in argv:
+                assert (ROOT / argv[argv.index(flag) + 1]).is_file(), argv
+
+
+def test_a_retired_vm_size_stops_the_example_before_anything_is_sent(
+    azureml_rest: AzureMLRestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        _example().main(
+            ["--data-uri", BLOB, "--vm-size", "Standard_NC6s_v3"], ml_client=azureml_rest.client()
+        )
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "NCv3 series, retired on 2025-09-30" in err
+    assert azureml_rest.requests == []
 
 
 def test_sweep_steps_against_the_loopback_workspace(
@@ -44,7 +110,8 @@ def test_sweep_steps_against_the_loopback_workspace(
 
     azureml_rest.add_route("GET", r"jobs/(?P<name>[^/]+)", finished_sweep)
     code = _example().main(
-        ["--data-uri", BLOB, "--cluster", "gpu-t4"], ml_client=azureml_rest.client()
+        ["--data-uri", BLOB, "--cluster", "gpu-t4", "--vm-size", "Standard_NC8as_T4_v3"],
+        ml_client=azureml_rest.client(),
     )
     assert code == 0
     out = capsys.readouterr().out
@@ -55,6 +122,13 @@ def test_sweep_steps_against_the_loopback_workspace(
     cluster = next(i for i, p in enumerate(order) if re.search(r"/computes/gpu-t4$", p))
     sweep = next(i for i, p in enumerate(order) if "/jobs/" in p)
     assert cluster < sweep
+    compute = azureml_rest.find("PUT", r"computes/gpu-t4")[0].json()
+    assert compute["properties"]["properties"]["vmSize"] == "Standard_NC8as_T4_v3"
+    assert compute["identity"] == {"type": "SystemAssigned"}
     body = azureml_rest.job_puts()[0].json()["properties"]
     assert body["jobType"] == "Sweep"
     assert body["computeId"].endswith("/computes/gpu-t4")
+    assert (
+        body["inputs"]["data"]["uri"] == "azureml://datastores/blob_foodstore_food/paths/food-101"
+    )
+    assert body["identity"] == {"identityType": "Managed"}

@@ -10,19 +10,22 @@ from typing import Any
 
 import pytest
 
+from food_recognition.azure.environment.lock import lock_path, pinned_versions
 from food_recognition.azure.jobs import (
     AzureMLTarget,
+    RetiredVMSizeError,
     SweepError,
     SweepSpec,
     TrainingJob,
     create_cluster,
     load_sweep,
 )
-from food_recognition.compute import JobFailedError, get_target
+from food_recognition.compute import JobFailedError, JobSpecError, get_target
 from food_recognition.config import RunConfig, with_overrides
 from tests.fixtures.azureml_rest import CONTAINER, AzureMLRestServer, RecordedRequest, Reply
 
 BLOB = "https://foodstore.blob.core.windows.net/food/food-101"
+DATASTORE_PATH = "azureml://datastores/blob_foodstore_food/paths/food-101"
 REFERENCE_SWEEP = Path(__file__).parents[2] / "examples" / "sweep_reference.yaml"
 
 
@@ -61,10 +64,11 @@ def test_command_job_body(azureml_rest: AzureMLRestServer) -> None:
     assert body["computeId"].endswith("/workspaces/ws-food/computes/gpu-cluster")
     assert body["command"] == job.command(data_path="${{inputs.data}}", output="${{outputs.model}}")
     assert body["inputs"]["data"] == {
-        "uri": BLOB,
+        "uri": DATASTORE_PATH,
         "mode": "ReadOnlyMount",
         "jobInputType": "uri_folder",
     }
+    assert body["identity"] == {"identityType": "Managed"}
     assert body["outputs"]["model"]["jobOutputType"] == "uri_folder"
     assert body["resources"]["instanceCount"] == 2
     assert body["distribution"] == {
@@ -103,8 +107,11 @@ def test_code_snapshot_and_environment_are_uploaded(azureml_rest: AzureMLRestSer
     assert len(env_put) == 1
     environment = env_put[0].json()["properties"]
     assert environment["image"].startswith("mcr.microsoft.com/azureml/")
-    assert "tensorflow[and-cuda]==" in environment["condaFile"]
-    assert "- food-recognition" not in environment["condaFile"]  # the snapshot brings it
+    # The GPU lock, every line with its hashes: what the tests resolved is what the cloud installs.
+    conda = environment["condaFile"]
+    assert f"tensorflow=={pinned_versions(lock_path('gpu'))['tensorflow']} --hash=sha256:" in conda
+    assert "nvidia-cudnn-cu12==" in conda
+    assert "- food-recognition" not in conda  # the snapshot brings it
     assert body["environmentId"].lower() == env_put[0].path.lower()
 
 
@@ -144,8 +151,65 @@ def test_sweep_job_body(azureml_rest: AzureMLRestServer) -> None:
     assert trial["distribution"]["distributionType"] == "TensorFlow"
     assert trial["resources"]["instanceCount"] == 2
     assert body["computeId"].endswith("/computes/gpu-cluster")
-    assert body["inputs"]["data"]["uri"] == BLOB
+    assert body["inputs"]["data"]["uri"] == DATASTORE_PATH
+    assert body["identity"] == {"identityType": "Managed"}
     assert handle.details["kind"] == "sweep"
+
+
+def test_a_blob_url_is_read_through_an_identity_based_datastore(
+    azureml_rest: AzureMLRestServer,
+) -> None:
+    _target(azureml_rest).submit(_job())
+    puts = azureml_rest.find("PUT", r"datastores/[^/]+")
+    assert [p.path.rsplit("/", 1)[1] for p in puts] == ["blob_foodstore_food"]
+    store = puts[0].json()["properties"]
+    assert (store["accountName"], store["containerName"]) == ("foodstore", "food")
+    assert store["credentials"] == {"credentialsType": "None"}  # the job's identity reads it
+    # The datastore exists before the job that mounts it.
+    order = [r.path for r in azureml_rest.requests if r.method == "PUT"]
+    assert order.index(puts[0].path) < order.index(azureml_rest.job_puts()[0].path)
+
+
+def test_a_datastore_already_pointing_at_the_container_is_reused(
+    azureml_rest: AzureMLRestServer,
+) -> None:
+    path = f"{azureml_rest.workspace_path}/datastores/food_images"
+    azureml_rest.resources[path.lower()] = {
+        "id": path,
+        "name": "food_images",
+        "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+        "properties": {
+            "datastoreType": "AzureBlob",
+            "accountName": "foodstore",
+            "containerName": "food",
+            "endpoint": "core.windows.net",
+            "protocol": "https",
+            "credentials": {"credentialsType": "None"},
+        },
+    }
+    _target(azureml_rest).submit(_job())
+    assert not azureml_rest.find("PUT", r"datastores/.*")
+    uri = _submitted(azureml_rest)["inputs"]["data"]["uri"]
+    assert uri == "azureml://datastores/food_images/paths/food-101"
+
+
+def test_storage_urls_are_mounted_as_given_with_the_job_identity(
+    azureml_rest: AzureMLRestServer,
+) -> None:
+    data = "abfss://food@foodlake.dfs.core.windows.net/food-101"
+    client_id = "0d9c3c4e-5b6a-4f1e-9a2b-7c8d9e0f1a2b"  # a user-assigned identity's
+    _target(azureml_rest).submit(_job(data=data, identity=client_id))
+    body = _submitted(azureml_rest)
+    assert body["inputs"]["data"]["uri"] == data
+    assert body["identity"] == {"identityType": "Managed", "clientId": client_id}
+    assert not azureml_rest.find("PUT", r"datastores/.*")
+
+
+def test_a_sas_url_is_refused_before_any_request(azureml_rest: AzureMLRestServer) -> None:
+    target = _target(azureml_rest)
+    with pytest.raises(JobSpecError, match="query string"):
+        target.submit(_job(data=BLOB + "?sv=2024-01-01&sp=rl&sig=c2VjcmV0"))
+    assert azureml_rest.requests == []
 
 
 def test_a_bad_sweep_is_refused_before_any_request(azureml_rest: AzureMLRestServer) -> None:
@@ -181,14 +245,36 @@ def test_create_cluster_is_an_explicit_call(azureml_rest: AzureMLRestServer) -> 
     create_cluster(ml_client, "gpu-cluster", max_nodes=3, low_priority=True, idle_seconds=600)
     puts = azureml_rest.find("PUT", r"computes/gpu-cluster")
     assert len(puts) == 1
+    assert puts[0].json()["identity"] == {"type": "SystemAssigned"}
     properties = puts[0].json()["properties"]["properties"]
-    assert properties["vmSize"] == "Standard_NC6s_v3"
+    assert properties["vmSize"] == "Standard_NC4as_T4_v3"  # a current T4 size
     assert properties["vmPriority"] == "LowPriority"
     assert properties["scaleSettings"]["minNodeCount"] == 0
     assert properties["scaleSettings"]["maxNodeCount"] == 3
     assert properties["scaleSettings"]["nodeIdleTimeBeforeScaleDown"] == "PT10M"
     with pytest.raises(ValueError, match="min_nodes"):
         create_cluster(ml_client, "x", min_nodes=2, max_nodes=1)
+
+
+@pytest.mark.parametrize("size", ["Standard_NC6s_v3", "standard_nc24rs_v3", "Standard_ND40rs_v2"])
+def test_a_retired_vm_size_is_refused_before_any_request(
+    azureml_rest: AzureMLRestServer, size: str
+) -> None:
+    with pytest.raises(RetiredVMSizeError, match=r"retired on 2025-09-30.*Standard_NC4as_T4_v3"):
+        create_cluster(azureml_rest.client(), "gpu-cluster", vm_size=size)
+    assert not azureml_rest.find("PUT", r"computes/.*")
+
+
+def test_a_cluster_can_carry_a_user_assigned_identity(azureml_rest: AzureMLRestServer) -> None:
+    uami = (
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-food/providers/"
+        "Microsoft.ManagedIdentity/userAssignedIdentities/food-reader"
+    )
+    create_cluster(azureml_rest.client(), "gpu-a100", vm_size="Standard_NC24ads_A100_v4",
+                   identity=uami)  # fmt: skip
+    body = azureml_rest.find("PUT", r"computes/gpu-a100")[0].json()
+    assert body["identity"]["type"] == "UserAssigned"
+    assert list(body["identity"]["userAssignedIdentities"]) == [uami]
 
 
 def test_a_route_added_by_a_test_answers_first(azureml_rest: AzureMLRestServer) -> None:

@@ -12,6 +12,7 @@ from azure.ai.ml import load_job
 from packaging.requirements import Requirement
 
 from food_recognition.azure.environment import DEFAULT_IMAGE, conda_spec
+from food_recognition.azure.environment.lock import lock_path, pinned_versions, pip_lines
 from food_recognition.azure.jobs import (
     SweepError,
     SweepSpec,
@@ -24,6 +25,8 @@ from food_recognition.config import RunConfig, load_yaml
 from food_recognition.training.metric_names import LOGGED_METRICS
 
 BLOB = "https://foodstore.blob.core.windows.net/food/food-101"
+#: What a job mounts for BLOB: the container's identity-based datastore.
+DATASTORE_PATH = "azureml://datastores/blob_foodstore_food/paths/food-101"
 REFERENCE_SWEEP = Path(__file__).parents[2] / "examples" / "sweep_reference.yaml"
 
 
@@ -54,8 +57,9 @@ def test_command_job_round_trips_through_load_job(tmp_path: Path) -> None:
     assert loaded.type == "command"
     assert loaded.command == job.command(data_path="${{inputs.data}}", output="${{outputs.model}}")
     assert loaded.compute == "gpu-a100"
-    assert loaded.inputs["data"].path == BLOB
+    assert loaded.inputs["data"].path == DATASTORE_PATH
     assert loaded.inputs["data"].type == "uri_folder"
+    assert loaded.identity.type == "managed_identity"
     assert loaded.outputs["model"].type == "uri_folder"
     assert loaded.environment_variables == {"TF_CPP_MIN_LOG_LEVEL": "2"}
     assert loaded.tags == {"stage": "test"}
@@ -111,7 +115,43 @@ def test_sweep_job_round_trips_through_load_job(tmp_path: Path) -> None:
     assert "--model.input_size ${{search_space.model__input_size}}" in command
     assert "--set augment.options.rotation=${{search_space.augment__options__rotation}}" in command
     assert loaded.trial.distribution.worker_count == 2
-    assert loaded.inputs["data"].path == BLOB
+    assert loaded.inputs["data"].path == DATASTORE_PATH
+    assert loaded.identity.type == "managed_identity"
+
+
+def test_a_blob_url_dry_run_writes_the_identity_based_datastore(tmp_path: Path) -> None:
+    from azure.ai.ml import load_datastore
+
+    write_job_yaml(_job(data=BLOB + "/"), tmp_path / "job")
+    store = load_datastore(tmp_path / "job" / "datastore.yml")
+    assert store.name == "blob_foodstore_food"
+    assert (store.account_name, store.container_name) == ("foodstore", "food")
+    assert store.endpoint == "core.windows.net"
+    # No credentials: Azure ML reads the container with the job's identity.
+    assert "credentials" not in yaml.safe_load((tmp_path / "job" / "datastore.yml").read_text())
+    assert type(store.credentials).__name__ == "NoneCredentialConfiguration"
+
+
+@pytest.mark.parametrize(
+    ("identity", "written"),
+    [
+        ("user", {"type": "user_identity"}),
+        (
+            "0d9c3c4e-5b6a-4f1e-9a2b-7c8d9e0f1a2b",
+            {"type": "managed_identity", "client_id": "0d9c3c4e-5b6a-4f1e-9a2b-7c8d9e0f1a2b"},
+        ),
+    ],
+)
+def test_the_job_names_the_identity_that_reads_the_data(
+    tmp_path: Path, identity: str, written: dict[str, str]
+) -> None:
+    data = "wasbs://food@foodstore.blob.core.windows.net/food-101"
+    path = write_job_yaml(_job(data=data, identity=identity), tmp_path / "job")
+    document = yaml.safe_load(path.read_text())
+    assert document["identity"] == written
+    assert document["inputs"]["data"]["path"] == data  # wasbs is mounted as given
+    assert not (tmp_path / "job" / "datastore.yml").exists()
+    load_job(path)
 
 
 def test_reference_sweep_example_is_valid(tmp_path: Path) -> None:
@@ -187,22 +227,26 @@ def test_sweep_is_refused_before_any_yaml_is_written(tmp_path: Path) -> None:
     assert not (tmp_path / "sweep" / "job.yml").exists()
 
 
-def test_environment_lists_the_requirements_with_the_framework_pinned() -> None:
+def test_environment_installs_the_gpu_lock_with_hashes() -> None:
     pip = next(d["pip"] for d in conda_spec()["dependencies"] if isinstance(d, dict))
-    names = [Requirement(line).name for line in pip]
+    assert pip == pip_lines(lock_path("gpu"))
+    assert all(" --hash=sha256:" in line for line in pip)  # pip's hash-checking mode
+    names = [Requirement(line.split(" --hash")[0]).name for line in pip]
     # The code snapshot brings the package: the environment needs what it imports.
     assert "food-recognition" not in names
     assert {"keras", "tensorflow", "azure-ai-ml", "mlflow-skinny", "azureml-mlflow"} <= set(names)
-    assert f"keras=={metadata.version('keras')}" in pip
-    assert f"tensorflow[and-cuda]=={metadata.version('tensorflow-cpu')}" in pip
-    assert "mlflow-skinny>=2.16" in pip  # a range: azureml-mlflow caps it
+    assert all("==" in line.split(" --hash")[0] for line in pip)
+    # What a saved model depends on is the version installed here.
+    pins = pinned_versions(lock_path("gpu"))
+    assert pins["keras"] == metadata.version("keras")
+    assert pins["tensorflow"] == metadata.version("tensorflow-cpu")
     custom = next(
         d["pip"]
         for d in conda_spec(package="food-recognition[gpu] @ https://x/fr.whl")["dependencies"]
         if isinstance(d, dict)
     )
     assert custom[0].endswith("fr.whl")
-    assert [Requirement(line).name for line in custom[1:]] == ["azureml-mlflow"]
+    assert custom[1:] == pip_lines(lock_path("gpu"), hashes=False)
 
 
 def test_cli_dry_run_writes_a_sweep_load_job_accepts(

@@ -23,6 +23,8 @@ from food_recognition.config import ConfigError, RunConfig, load_yaml
     [
         ("https://foodstore.blob.core.windows.net/food/food-101", "blob"),
         ("https://foodstore.blob.core.windows.net/food", "blob"),
+        ("wasbs://food@foodstore.blob.core.windows.net/food-101", "storage"),
+        ("abfss://food@foodstore.dfs.core.windows.net/food-101", "storage"),
         ("azureml://datastores/workspaceblobstore/paths/food-101", "azureml"),
         ("azureml:food101:3", "azureml"),
         ("data/food-101", "local"),
@@ -43,6 +45,50 @@ def test_local_data_location_is_absolute() -> None:
 def test_data_location_refuses_what_it_cannot_mount(uri: str) -> None:
     with pytest.raises(JobSpecError, match=r"blob\.core\.windows\.net"):
         DataLocation.parse(uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://foodstore.blob.core.windows.net/food/food-101?sv=2024-01-01&sig=abc",
+        "wasbs://food@foodstore.blob.core.windows.net/food-101?sp=r&sig=abc",
+        "https://foodstore.blob.core.windows.net/food?anything",
+    ],
+)
+def test_a_url_with_a_query_string_is_refused_without_echoing_it(uri: str) -> None:
+    with pytest.raises(JobSpecError, match="query string") as caught:
+        TrainingJob(RunConfig(), data=uri)
+    message = str(caught.value)
+    assert "\n" not in message and "sig=" not in message and "?" not in message.split("'")[1]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "wasbs://food@foodstore.dfs.core.windows.net/x",  # wasbs is the blob endpoint
+        "abfss://food@foodstore.blob.core.windows.net/x",  # abfss is the dfs endpoint
+        "wasbs://foodstore.blob.core.windows.net/food",  # no container@account
+    ],
+)
+def test_storage_urls_must_name_container_and_account(uri: str) -> None:
+    with pytest.raises(JobSpecError, match="not a storage path"):
+        DataLocation.parse(uri)
+
+
+def test_blob_container_parts() -> None:
+    location = DataLocation.parse("https://foodstore.blob.core.windows.net/food/a/b/")
+    assert location.blob_container == ("foodstore", "food", "a/b", "core.windows.net")
+    with pytest.raises(JobSpecError, match="not a Blob container path"):
+        _ = DataLocation.parse("azureml:food:1").blob_container
+
+
+def test_identity_is_managed_user_or_a_user_assigned_client_id() -> None:
+    assert TrainingJob(RunConfig()).identity == "managed"
+    assert TrainingJob(RunConfig(), identity="user").identity == "user"
+    uami = "0d9c3c4e-5b6a-4f1e-9a2b-7c8d9e0f1a2b"
+    assert TrainingJob(RunConfig(), identity=uami).identity == uami
+    with pytest.raises(JobSpecError, match="identity='AccountKey=abc'"):
+        TrainingJob(RunConfig(), identity="AccountKey=abc")
 
 
 def test_job_defaults_to_the_config_data_path() -> None:

@@ -1,19 +1,21 @@
-"""The Azure ML environment the training job runs in: a base GPU image plus a conda file.
+"""The Azure ML environments: a base image at a dated tag plus a locked conda file.
 
-The default is :data:`DEFAULT_IMAGE` (Azure ML's OpenMPI + CUDA Ubuntu image;
-TensorFlow brings its own CUDA libraries through the ``gpu`` extra) and the
-``conda.yaml`` beside this module: Python, ``azureml-mlflow`` so the MLflow
-metrics training logs reach the workspace (a sweep reads its primary metric
-from them), and this package's requirements with its ``gpu`` extra. Curated
+Training runs on :data:`DEFAULT_IMAGE` (Azure ML's OpenMPI + CUDA 12 Ubuntu
+22.04 image; TensorFlow brings its own CUDA libraries through the ``gpu``
+extra), serving on :data:`INFERENCE_IMAGE` (no CUDA). Both install the
+``conda.yaml`` beside this module: Python 3.11 and, as its pip list, the
+lock of their extra (:mod:`food_recognition.azure.environment.lock`):
+every package pinned to the version resolved and tested here, with its
+hashes, ``azureml-mlflow`` included (so the MLflow metrics training logs reach
+the workspace; a sweep reads its primary metric from them). Curated
 environment names come and go between SDK releases, so none is used.
 
 The job's code snapshot carries a copy of this package and runs from it, so
 the code that runs is the code that was submitted, and the environment needs
-only the package's requirements, not the package: by default the conda file
-lists them (:func:`requirements`), TensorFlow and Keras pinned to the versions
-installed where the job is submitted. Nothing needs publishing first.
-``package=`` installs the package itself instead (a wheel URL, or a
-requirement your private index resolves).
+only the package's requirements, not the package. Nothing needs publishing
+first. ``package=`` installs the package itself as well (a wheel URL, or a
+requirement your private index resolves); the lock's versions still apply,
+without hash checking, as pip cannot check a requirement that has no hash.
 """
 
 from __future__ import annotations
@@ -25,19 +27,18 @@ from typing import Any
 import yaml
 
 from food_recognition import __version__
+from food_recognition.azure.environment.images import DEFAULT_IMAGE, INFERENCE_IMAGE
+from food_recognition.azure.environment.lock import lock_path, pip_lines
 
 __all__ = [
     "CONDA_FILE",
     "DEFAULT_IMAGE",
     "ENVIRONMENT_NAME",
+    "INFERENCE_IMAGE",
     "build_environment",
     "conda_spec",
     "requirements",
 ]
-
-#: The base image: Ubuntu 22.04 with OpenMPI and the CUDA user-space the NVIDIA driver needs.
-#: Pin a dated tag from Azure ML's base-image release notes for byte-identical rebuilds.
-DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04"
 
 #: The conda file shipped with the package.
 CONDA_FILE = Path(__file__).with_name("conda.yaml")
@@ -51,24 +52,25 @@ _PACKAGE = "food-recognition"
 def conda_spec(
     package: str | None = None, extra_pip: tuple[str, ...] = (), *, extra: str = "gpu"
 ) -> dict[str, Any]:
-    """The conda specification: this package's requirements, or the package itself.
+    """The conda specification: the lock of ``extra`` as its pip list.
 
-    :param package: a pip requirement that installs this package (a wheel URL,
-        ``food-recognition[gpu]==1.2`` from a private index); ``None`` lists the
-        package's requirements instead (:func:`requirements`), as the code
-        snapshot brings the package.
+    :param package: a pip requirement that installs this package as well (a
+        wheel URL, ``food-recognition[gpu]==1.2`` from a private index);
+        ``None``: the code snapshot brings the package.
     :param extra_pip: more pip requirements to add (pin them).
-    :param extra: the package extra whose requirements are added: ``gpu``
-        (``tensorflow[and-cuda]``) for training, ``cpu`` for serving.
-    :returns: the conda file's content as a dict.
+    :param extra: whose lock is installed: ``gpu`` (``tensorflow[and-cuda]``)
+        for training, ``cpu`` for serving.
+    :returns: the conda file's content as a dict. With nothing added, every pip
+        line carries its hashes (pip's hash-checking mode); with ``package`` or
+        ``extra_pip``, the lock's lines are pinned versions without hashes.
     """
     spec: dict[str, Any] = yaml.safe_load(CONDA_FILE.read_text(encoding="utf-8"))
     spec = copy.deepcopy(spec)
-    wanted = [package] if package else requirements(extra)
+    first = [package] if package else []
+    locked = pip_lines(lock_path(extra), hashes=not (first or extra_pip))
     for item in spec["dependencies"]:
         if isinstance(item, dict) and "pip" in item:
-            pip = [r for r in item["pip"] if not str(r).startswith(_PACKAGE)]
-            item["pip"] = [*wanted, *pip, *extra_pip]
+            item["pip"] = [*first, *locked, *extra_pip]
     return spec
 
 
@@ -144,7 +146,7 @@ def build_environment(
     name: str | None = None,
     version: str | None = None,
 ) -> Any:
-    """The ``azure.ai.ml.entities.Environment`` a training job runs in.
+    """The ``azure.ai.ml.entities.Environment`` a training job runs in: the image plus the GPU lock.
 
     :param image: the base Docker image.
     :param conda_file: a conda file to use instead of the built-in one.

@@ -10,6 +10,11 @@ so the YAML is written from the node converted to a job (``node._to_job()``),
 with two repairs: the code path is made relative to the YAML file, and input
 paths the dump prefixes with ``azureml:`` (a Blob ``https://`` URL, a local
 folder) are written as given.
+
+The data input is mounted from what Azure ML can mount: a Blob account URL
+becomes a datastore path (:mod:`food_recognition.azure.jobs.data`), and the
+job names the identity that reads it (``TrainingJob.identity``): the
+cluster's managed identity by default, never a key or SAS token.
 """
 
 from __future__ import annotations
@@ -21,17 +26,20 @@ from typing import Any
 
 import yaml
 
+from food_recognition.azure.jobs.data import datastore_spec, job_data_path
 from food_recognition.azure.jobs.sweep import Distribution, SweepSpec, search_name
 from food_recognition.compute.job import CONFIG_FILE, PACKAGE_DIR, TrainingJob, write_snapshot
 
 __all__ = [
     "COMMAND_SCHEMA",
+    "DATASTORE_FILE",
     "DATA_INPUT",
     "MODEL_OUTPUT",
     "SWEEP_SCHEMA",
     "build_command",
     "build_sweep",
     "job_entity",
+    "job_identity",
     "model_package_uri",
     "write_job_yaml",
 ]
@@ -39,6 +47,9 @@ __all__ = [
 #: The job's input that mounts the data, and its output that receives the model package.
 DATA_INPUT = "data"
 MODEL_OUTPUT = "model"
+
+#: The datastore document a dry run writes beside ``job.yml`` for a Blob account URL.
+DATASTORE_FILE = "datastore.yml"
 
 COMMAND_SCHEMA = "https://azuremlschemas.azureedge.net/latest/commandJob.schema.json"
 SWEEP_SCHEMA = "https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json"
@@ -67,6 +78,7 @@ def build_command(
     *,
     environment: Any = None,
     sweep: SweepSpec | None = None,
+    datastore: str | None = None,
 ) -> Any:
     """The Azure ML ``command`` node that runs ``job``'s command line.
 
@@ -76,6 +88,9 @@ def build_command(
         ``job.environment`` or else the library's default GPU environment.
     :param sweep: when given, each swept field becomes an input the command
         line passes on, ready for :func:`build_sweep`.
+    :param datastore: the datastore a Blob URL's container is read through
+        (:func:`~food_recognition.azure.jobs.ensure_datastore`); ``None`` uses
+        :func:`~food_recognition.azure.jobs.datastore_name`.
     :returns: an ``azure.ai.ml.entities.Command`` node.
     """
     from azure.ai.ml import Input, Output, TensorFlowDistribution, command
@@ -86,7 +101,9 @@ def build_command(
         environment = job.environment or build_environment()
     location = job.data_location
     inputs: dict[str, Any] = {
-        DATA_INPUT: Input(type="uri_folder", path=location.uri, mode=job.data_mode)
+        DATA_INPUT: Input(
+            type="uri_folder", path=job_data_path(location, datastore), mode=job.data_mode
+        )
     }
     options: dict[str, str] = {}
     if sweep is not None:
@@ -117,12 +134,35 @@ def build_command(
         experiment_name=job.experiment_name,
         display_name=job.display_name,
         tags=dict(job.tags),
+        identity=job_identity(job.identity),
         **extra,
     )
 
 
+def job_identity(identity: str) -> Any:
+    """The SDK's identity configuration for ``TrainingJob.identity``.
+
+    :param identity: ``managed``, ``user`` or a user-assigned identity's client id.
+    :returns: ``ManagedIdentityConfiguration`` (with ``client_id`` for a
+        user-assigned identity) or ``UserIdentityConfiguration``.
+    """
+    from azure.ai.ml.entities import ManagedIdentityConfiguration, UserIdentityConfiguration
+
+    if identity == "user":
+        return UserIdentityConfiguration()
+    if identity == "managed":
+        return ManagedIdentityConfiguration()
+    # The job YAML schema takes a client id, not a resource id (azure/ai/ml/_schema/job/identity.py)
+    return ManagedIdentityConfiguration(client_id=identity)
+
+
 def build_sweep(
-    job: TrainingJob, sweep: SweepSpec, code_dir: str | Path, *, environment: Any = None
+    job: TrainingJob,
+    sweep: SweepSpec,
+    code_dir: str | Path,
+    *,
+    environment: Any = None,
+    datastore: str | None = None,
 ) -> Any:
     """The Azure ML ``sweep`` node: ``job`` as the trial, ``sweep`` as the search.
 
@@ -130,6 +170,7 @@ def build_sweep(
     :param sweep: the search; checked against ``job.config`` first.
     :param code_dir: the code snapshot.
     :param environment: as for :func:`build_command`.
+    :param datastore: as for :func:`build_command`.
     :returns: an ``azure.ai.ml.entities.Sweep`` node.
     :raises food_recognition.azure.jobs.SweepError: the sweep does not fit the configuration.
     """
@@ -140,7 +181,7 @@ def build_sweep(
     )
 
     sweep.check(job.config)
-    node = build_command(job, code_dir, environment=environment, sweep=sweep)
+    node = build_command(job, code_dir, environment=environment, sweep=sweep, datastore=datastore)
     space = {search_name(p): _sdk_distribution(d) for p, d in sweep.search_space.items()}
     policy: Any = None
     term = sweep.early_termination
@@ -204,7 +245,10 @@ def write_job_yaml(
 
     The folder holds ``code/`` (the snapshot: this package and ``run.yaml``)
     and ``job.yml``, which refers to ``code/`` relatively, so the folder can
-    be moved or committed.
+    be moved or committed. When the data is a Blob account URL, the job reads
+    it through a datastore, and ``datastore.yml`` beside ``job.yml`` registers
+    that datastore (identity-based, no credentials): ``az ml datastore create
+    --file datastore.yml`` first, unless the workspace has one for the container.
 
     :param job: the spec.
     :param dest: the folder to write (created; must be empty if it exists).
@@ -232,6 +276,10 @@ def write_job_yaml(
     data = {"$schema": SWEEP_SCHEMA if sweep is not None else COMMAND_SCHEMA, **data}
     path = dest / "job.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    location = job.data_location
+    if location.kind == "blob":
+        store = yaml.safe_dump(datastore_spec(location), sort_keys=False)
+        (dest / DATASTORE_FILE).write_text(store, encoding="utf-8")
     return path
 
 

@@ -5,7 +5,10 @@ as an Azure ML v2 command job (or, with :meth:`AzureMLTarget.submit_sweep`,
 a sweep job) through ``MLClient.jobs.create_or_update``, follows it, and
 downloads its ``model`` output: the same model package folder the ``local``
 target leaves. :func:`create_cluster` creates or updates an AmlCompute
-cluster; submitting never creates one as a side effect.
+cluster, with a managed identity that reads the data; submitting never
+creates one as a side effect. A Blob account URL is read through a
+datastore registered for its container when the job is submitted
+(:func:`~food_recognition.azure.jobs.ensure_datastore`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from food_recognition.azure.jobs.build import MODEL_OUTPUT, build_command, build_sweep
+from food_recognition.azure.jobs.data import ensure_datastore
 from food_recognition.azure.jobs.sweep import SweepSpec
+from food_recognition.azure.jobs.vm_sizes import DEFAULT_VM_SIZE, check_vm_size
 from food_recognition.compute.job import PACKAGE_DIR, TrainingJob, write_snapshot
 from food_recognition.compute.target import (
     JobFailedError,
@@ -31,7 +36,7 @@ from food_recognition.compute.target import (
     poll_until_done,
 )
 
-__all__ = ["AzureMLTarget", "create_cluster", "service_state_to_job_state"]
+__all__ = ["AzureMLTarget", "cluster_entity", "create_cluster", "service_state_to_job_state"]
 
 _log = logging.getLogger(__name__)
 
@@ -86,9 +91,10 @@ class AzureMLTarget:
 
         :returns: the handle (``details["studio_url"]`` links to the run).
         """
+        datastore = self._datastore(job)
         with tempfile.TemporaryDirectory(prefix="food-recognition-code-") as tmp:
             code = write_snapshot(job, Path(tmp) / "code")
-            node = build_command(job, code, environment=self._environment(job))
+            node = build_command(job, code, environment=self._environment(job), datastore=datastore)
             created = self.ml_client.jobs.create_or_update(
                 node, experiment_name=job.experiment_name
             )
@@ -101,9 +107,12 @@ class AzureMLTarget:
             if the sweep does not fit ``job.config``.
         """
         sweep.check(job.config)
+        datastore = self._datastore(job)
         with tempfile.TemporaryDirectory(prefix="food-recognition-code-") as tmp:
             code = write_snapshot(job, Path(tmp) / "code")
-            node = build_sweep(job, sweep, code, environment=self._environment(job))
+            node = build_sweep(
+                job, sweep, code, environment=self._environment(job), datastore=datastore
+            )
             created = self.ml_client.jobs.create_or_update(
                 node, experiment_name=job.experiment_name
             )
@@ -202,6 +211,10 @@ class AzureMLTarget:
     def _environment(self, job: TrainingJob) -> Any:
         return job.environment or self.environment
 
+    def _datastore(self, job: TrainingJob) -> str | None:
+        location = job.data_location
+        return ensure_datastore(self.ml_client, location) if location.kind == "blob" else None
+
     def _handle(self, created: Any, kind: str) -> JobHandle:
         details = {"kind": kind}
         url = getattr(created, "studio_url", None)
@@ -264,44 +277,90 @@ def create_cluster(
     ml_client: Any,
     name: str,
     *,
-    vm_size: str = "Standard_NC6s_v3",
+    vm_size: str = DEFAULT_VM_SIZE,
     max_nodes: int = 4,
     min_nodes: int = 0,
     low_priority: bool = False,
     idle_seconds: int = 1800,
+    identity: str | None = None,
     wait: bool = True,
 ) -> Any:
     """Create (or update) an AmlCompute cluster for training.
 
     Never called by submission: a cluster costs money while it has nodes, so
     creating one is a decision made once, explicitly. With ``min_nodes=0`` it
-    scales to nothing when idle.
+    scales to nothing when idle. The cluster gets a managed identity, which
+    reads the job's data (``TrainingJob.identity="managed"``): give it the
+    Storage Blob Data Reader role on the storage account.
 
     :param ml_client: the workspace's ``MLClient``.
     :param name: the cluster's name (what :attr:`TrainingJob.compute` refers to).
-    :param vm_size: the VM size (a GPU size: ``Standard_NC6s_v3``, ``Standard_NC4as_T4_v3``, ...).
+    :param vm_size: the VM size; a current GPU size
+        (:data:`~food_recognition.azure.jobs.vm_sizes.GPU_SIZES`), by default
+        :data:`~food_recognition.azure.jobs.vm_sizes.DEFAULT_VM_SIZE`.
     :param max_nodes: the most nodes it scales to.
     :param min_nodes: the nodes it keeps when idle.
     :param low_priority: use low-priority (spot) VMs: cheaper, can be preempted.
     :param idle_seconds: idle time before a node is released.
+    :param identity: ``None`` gives the cluster a system-assigned managed
+        identity; a user-assigned identity's resource id attaches that one instead.
     :param wait: block until the service has created it.
     :returns: the ``AmlCompute`` entity (or the poller when ``wait`` is ``False``).
     :raises ValueError: ``min_nodes`` above ``max_nodes`` or below 0.
+    :raises food_recognition.azure.jobs.vm_sizes.RetiredVMSizeError: ``vm_size``
+        is from a retired series (before anything is sent).
     """
-    from azure.ai.ml.entities import AmlCompute
+    cluster = cluster_entity(
+        name,
+        vm_size=vm_size,
+        max_nodes=max_nodes,
+        min_nodes=min_nodes,
+        low_priority=low_priority,
+        idle_seconds=idle_seconds,
+        identity=identity,
+    )
+    poller = ml_client.compute.begin_create_or_update(cluster)
+    return poller.result() if wait else poller
+
+
+def cluster_entity(
+    name: str,
+    *,
+    vm_size: str = DEFAULT_VM_SIZE,
+    max_nodes: int = 4,
+    min_nodes: int = 0,
+    low_priority: bool = False,
+    idle_seconds: int = 1800,
+    identity: str | None = None,
+) -> Any:
+    """The ``AmlCompute`` entity :func:`create_cluster` sends (its ``dump()`` is YAML for
+    ``az ml compute create --file``); the arguments are :func:`create_cluster`'s.
+
+    :raises ValueError: ``min_nodes`` above ``max_nodes`` or below 0.
+    :raises food_recognition.azure.jobs.vm_sizes.RetiredVMSizeError: ``vm_size``
+        is from a retired series.
+    """
+    from azure.ai.ml.entities import AmlCompute, IdentityConfiguration, ManagedIdentityConfiguration
 
     if not 0 <= min_nodes <= max_nodes or max_nodes < 1:
         raise ValueError(
             f"min_nodes={min_nodes}, max_nodes={max_nodes}: need 0 <= min_nodes <= max_nodes, "
             "max_nodes >= 1"
         )
-    cluster = AmlCompute(
+    check_vm_size(vm_size)
+    if identity is None:
+        managed = IdentityConfiguration(type="system_assigned")
+    else:
+        managed = IdentityConfiguration(
+            type="user_assigned",
+            user_assigned_identities=[ManagedIdentityConfiguration(resource_id=identity)],
+        )
+    return AmlCompute(
         name=name,
         size=vm_size,
         min_instances=min_nodes,
         max_instances=max_nodes,
         idle_time_before_scale_down=idle_seconds,
         tier="low_priority" if low_priority else "dedicated",
+        identity=managed,
     )
-    poller = ml_client.compute.begin_create_or_update(cluster)
-    return poller.result() if wait else poller
