@@ -1,11 +1,13 @@
-"""``food-recognition azure submit | status | download``: training jobs on any compute target.
+"""``food-recognition azure submit | status | download | cluster``: training jobs on any target.
 
 ``submit`` takes every configuration field as an option (as ``train`` does),
 builds a :class:`~food_recognition.compute.TrainingJob` and runs it on
 ``--target`` (``local`` by default, ``azureml``, or a plugin's); ``--sweep
 FILE`` submits a sweep instead; ``--dry-run DIR`` writes the Azure ML job (or
 sweep) as YAML plus its code snapshot, which ``az ml job create --file
-DIR/job.yml`` accepts, and submits nothing.
+DIR/job.yml`` accepts, and submits nothing (with a Blob account URL as the
+data, also ``DIR/datastore.yml``, the identity-based datastore it is read
+through). ``cluster`` creates the GPU cluster, with a managed identity, once.
 """
 
 from __future__ import annotations
@@ -35,8 +37,17 @@ def register(subparsers: Any) -> None:
     submit.add_argument(
         "--data",
         metavar="LOCATION",
-        help="a local folder, https://<account>.blob.core.windows.net/<container>/<prefix>, "
-        "azureml://datastores/... or azureml:<asset>:<version> (default: --data.path)",
+        help="a local folder, https://<account>.blob.core.windows.net/<container>/<prefix> "
+        "(read through a datastore), wasbs://<container>@<account>.blob.core.windows.net/<prefix>, "
+        "azureml://datastores/... or azureml:<asset>:<version>; never a SAS URL "
+        "(default: --data.path)",
+    )
+    submit.add_argument(
+        "--identity",
+        default="managed",
+        metavar="WHO",
+        help="who reads the data on Azure ML: 'managed' (the cluster's managed identity, the "
+        "default), 'user' (yours) or a user-assigned identity's client id",
     )
     submit.add_argument("--compute", default="gpu-cluster", help="the cluster on the target")
     submit.add_argument("--nodes", type=int, default=1, help="machines (multi-worker if > 1)")
@@ -80,6 +91,34 @@ def register(subparsers: Any) -> None:
     _add_target_arguments(download)
     download.set_defaults(handler=run_download)
 
+    from food_recognition.azure.jobs.vm_sizes import DEFAULT_VM_SIZE, GPU_SIZES
+
+    sizes = "; ".join(f"{gpu}: {', '.join(names)}" for gpu, names in GPU_SIZES.items())
+    cluster = subparsers.add_parser(
+        "cluster",
+        help="create (or update) the GPU training cluster",
+        description="Create or update an Azure ML GPU cluster with a managed identity that "
+        "reads the training data (give it Storage Blob Data Reader on the storage account). "
+        "It scales to zero nodes when idle. Retired VM sizes are refused.",
+    )
+    cluster.add_argument("name", metavar="NAME", help="the cluster's name (--compute of submit)")
+    cluster.add_argument("--vm-size", default=DEFAULT_VM_SIZE, help=f"a current GPU size ({sizes})")
+    cluster.add_argument("--max-nodes", type=int, default=4)
+    cluster.add_argument("--min-nodes", type=int, default=0)
+    cluster.add_argument(
+        "--low-priority", action="store_true", help="spot VMs: cheaper, can be preempted"
+    )
+    cluster.add_argument(
+        "--identity",
+        metavar="RESOURCE_ID",
+        help="a user-assigned identity's resource id (default: a system-assigned identity)",
+    )
+    cluster.add_argument(
+        "--dry-run", metavar="FILE", help="write the cluster as YAML (az ml compute create --file)"
+    )
+    _add_target_arguments(cluster)
+    cluster.set_defaults(handler=run_cluster)
+
 
 def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("compute target options")
@@ -114,6 +153,7 @@ def run_submit(args: argparse.Namespace) -> int:
         tags=_pairs(args.tag, "--tag"),
         environment_variables=_pairs(args.env, "--env"),
         data_mode=args.data_mode,
+        identity=args.identity,
     )
     sweep = None
     if args.sweep:
@@ -122,9 +162,12 @@ def run_submit(args: argparse.Namespace) -> int:
         sweep = load_sweep(args.sweep)
         sweep.check(config)
     if args.dry_run:
-        from food_recognition.azure.jobs import write_job_yaml
+        from food_recognition.azure.jobs import DATASTORE_FILE, write_job_yaml
 
         path = write_job_yaml(job, args.dry_run, sweep=sweep)
+        store = path.with_name(DATASTORE_FILE)
+        if store.exists():
+            print(f"wrote {store}; register it once with: az ml datastore create --file {store}")
         print(f"wrote {path}; submit it with: az ml job create --file {path}")
         return 0
     target = _target(args)
@@ -168,6 +211,41 @@ def run_download(args: argparse.Namespace) -> int:
     except JobFailedError as error:
         raise CLIError(str(error)) from error
     print(path)
+    return 0
+
+
+def run_cluster(args: argparse.Namespace) -> int:
+    """Create the cluster (or write it as YAML); checked before anything is sent."""
+    from food_recognition.azure.jobs import RetiredVMSizeError, cluster_entity, create_cluster
+
+    options = {
+        "vm_size": args.vm_size,
+        "max_nodes": args.max_nodes,
+        "min_nodes": args.min_nodes,
+        "low_priority": args.low_priority,
+        "identity": args.identity,
+    }
+    try:
+        entity = cluster_entity(args.name, **options)
+    except (RetiredVMSizeError, ValueError) as error:
+        raise CLIError(str(error)) from error
+    if args.dry_run:
+        entity.dump(args.dry_run)
+        print(f"wrote {args.dry_run}; create it with: az ml compute create --file {args.dry_run}")
+        return 0
+    from food_recognition.azure.workspace import get_ml_client
+
+    workspace = {
+        "subscription_id": args.subscription,
+        "resource_group": args.resource_group,
+        "workspace_name": args.workspace,
+        "config_path": args.workspace_config,
+    }
+    created = create_cluster(
+        get_ml_client(**{k: v for k, v in workspace.items() if v}), args.name, **options
+    )
+    principal = getattr(getattr(created, "identity", None), "principal_id", None)
+    print(f"cluster {args.name}: {args.vm_size}, identity {principal or args.identity}")
     return 0
 
 

@@ -279,3 +279,45 @@ def test_cli_refuses_a_sweep_on_an_unlogged_metric(
     assert code == 2
     assert "never logged" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_dry_run_of_a_blob_url_writes_the_datastore_to_register(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "dry"
+    code = main(["azure", "submit", "--target", "azureml", "--dry-run", str(out), "--data", BLOB])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert f"az ml datastore create --file {out / 'datastore.yml'}" in printed
+    assert load_job(out / "job.yml").inputs["data"].path == DATASTORE_PATH
+
+
+def test_cli_refuses_a_sas_url_in_one_line_before_writing_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sas = BLOB + "?sv=2024-01-01&ss=b&sp=rl&sig=c2VjcmV0c2VjcmV0"
+    code = main(["azure", "submit", "--dry-run", str(tmp_path / "x"), "--data", sas])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "query string" in err and "sig=" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_cluster_refuses_a_retired_size_and_writes_a_current_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from azure.ai.ml import load_compute
+
+    assert main(["azure", "cluster", "gpu", "--vm-size", "Standard_NC6s_v3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "retired on 2025-09-30" in err
+    path = tmp_path / "cluster.yml"
+    argv = ["azure", "cluster", "gpu-a100", "--vm-size", "Standard_NC24ads_A100_v4"]
+    assert main([*argv, "--low-priority", "--dry-run", str(path)]) == 0
+    cluster = load_compute(path)
+    assert (cluster.size, cluster.tier, cluster.identity.type) == (
+        "Standard_NC24ads_A100_v4",
+        "low_priority",
+        "system_assigned",
+    )
