@@ -141,3 +141,38 @@ def test_register_a_local_package_uploads_it_to_the_workspace_datastore(
     for relative, blob in uploaded.items():
         assert workspace_storage.download_blob(blob).readall() == files[relative].read_bytes()
     assert body["tags"] == {"accuracy": "0"}  # the package's metrics travel as tags
+
+
+def test_deploying_a_job_package_registers_it_then_deploys_the_registered_model(
+    rest: AzureMLRestServer, tmp_path: Path
+) -> None:
+    ml_client = rest.client()
+    endpoint = az.EndpointSpec(name="food-aks", compute="aks-inference")
+    uri = az.job_output_uri("sharp_pear_123")
+    deployment = az.DeploymentSpec(
+        endpoint_name="food-aks", model=uri, environment="azureml:food-inference:1"
+    )
+    az.deploy(ml_client, endpoint, deployment, code_dir=tmp_path / "code", model_name="food")
+
+    model_puts = rest.find("PUT", r"models/food/versions/[^/]+")
+    assert [r.json()["properties"]["modelUri"] for r in model_puts] == [uri]
+    version = model_puts[0].path.rsplit("/", 1)[-1]
+    body = _puts(rest, rf"{ENDPOINTS}/food-aks/deployments/blue")[0]["properties"]
+    assert body["model"].endswith(f"/models/food/versions/{version}")
+    # Registered before anything of the endpoint was sent.
+    order = [r.path for r in rest.requests if r.method == "PUT"]
+    assert order.index(model_puts[0].path) < next(
+        i for i, p in enumerate(order) if "/onlineEndpoints/" in p
+    )
+
+
+def test_a_deployment_over_its_instance_type_is_refused_before_anything_is_sent(
+    rest: AzureMLRestServer, tmp_path: Path
+) -> None:
+    endpoint = az.EndpointSpec(name="food-aks", compute="aks-inference")
+    deployment = az.DeploymentSpec(
+        endpoint_name="food-aks", model="azureml:food:1", memory_limit="4Gi"
+    )
+    with pytest.raises(az.DeployError, match="does not fit instance type"):
+        az.deploy(rest.client(), endpoint, deployment, code_dir=tmp_path / "code")
+    assert [r for r in rest.requests if r.method != "GET"] == []
