@@ -1,4 +1,4 @@
-"""The online-endpoint fake refuses what Azure ML refuses: one test per rule, sending the old request.
+"""The online-endpoint fake refuses what Azure ML refuses: one test per rule, with the old request.
 
 Each case sends, through the real SDK where the SDK lets it through, a request
 this library (or its fake) used to accept, and checks the fake answers 400
