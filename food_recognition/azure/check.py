@@ -310,7 +310,7 @@ def _check_cluster(ml_client: Any, cluster: Any, nodes: int) -> list[Finding]:
     else:
         findings.append(Finding("vm-size", True, f"{size_name} is a current GPU size"))
     findings.append(_check_identity(cluster))
-    if size is not None:
+    if findings[-2].ok and size is not None:  # quota for a size to be replaced is moot
         findings.append(_check_quota(ml_client, cluster, size, nodes))
     return findings
 
@@ -349,7 +349,7 @@ def _check_identity(cluster: Any) -> Finding:
 
 def _check_quota(ml_client: Any, cluster: Any, size: Any, nodes: int) -> Finding:
     family = str(getattr(size, "family", "") or "")
-    per_node = int(getattr(size, "v_cp_us", 0) or 0)
+    per_node = int(_field(size, "v_cp_us", "vCPUs") or 0)
     needed = per_node * nodes
     for usage in ml_client.compute.list_usage():
         name = _field(usage, "name")
@@ -357,7 +357,7 @@ def _check_quota(ml_client: Any, cluster: Any, size: Any, nodes: int) -> Finding
         if str(value or "").lower() != family.lower():
             continue
         limit = int(_field(usage, "limit") or 0)
-        used = int(_field(usage, "current_value") or 0)
+        used = int(_field(usage, "current_value", "currentValue") or 0)
         if limit - used < needed:
             return Finding(
                 "quota",
@@ -375,12 +375,21 @@ def _check_quota(ml_client: Any, cluster: Any, size: Any, nodes: int) -> Finding
     )
 
 
-def _field(value: Any, name: str) -> Any:
-    # The SDK's Usage keeps the REST model's fields as a dict (Usage._from_rest_object).
-    if isinstance(value, Mapping):
+def _field(value: Any, *names: str) -> Any:
+    """The first of ``names`` that ``value`` (an object or a mapping) has, not ``None``.
+
+    azure-ai-ml 1.35 fills ``Usage`` and ``VmSize`` from the REST model's
+    ``as_dict()``, which keeps the wire names (``currentValue``, ``vCPUs``)
+    beside the Python ones it leaves ``None`` (``entities/_compute/_usage.py``),
+    and a Kubernetes compute's ``properties`` is a plain dict.
+    """
+    for name in names:
         camel = re.sub(r"_(\w)", lambda m: m[1].upper(), name)
-        return value.get(name, value.get(camel))
-    return getattr(value, name, None)
+        for key in dict.fromkeys((name, camel)):
+            found = value.get(key) if isinstance(value, Mapping) else getattr(value, key, None)
+            if found is not None:
+                return found
+    return None
 
 
 # -- data --------------------------------------------------------------------------
@@ -472,17 +481,21 @@ def _check_kubernetes(ml_client: Any, name: str, deployment: DeploymentSpec) -> 
         return findings
     kind = str(getattr(compute, "type", "") or "").lower()
     if kind != "kubernetes":
-        legacy = " (the v1 way, which v2 online endpoints refuse)" if kind == "aks" else ""
+        # The SDK loads the v1 "AKS" compute type as UnsupportedCompute.
+        cluster = str(getattr(compute, "resource_id", "") or "").lower()
+        if kind == "aks" or ("unsupported" in kind and "/managedclusters/" in cluster):
+            kind = "AKS compute (the v1 way, which v2 online endpoints refuse)"
         findings.append(
             Finding(
                 "kubernetes",
                 False,
-                f"compute {name!r} is attached as {kind or 'an unknown type'}{legacy}, not as "
+                f"compute {name!r} is attached as {kind or 'an unknown type'}, not as "
                 f"Kubernetes; detach it and {fix}",
             )
         )
         return findings
-    state = str(getattr(compute, "provisioning_state", "") or "")
+    state_value = getattr(compute, "provisioning_state", None)
+    state = str(getattr(state_value, "value", state_value) or "")
     if state and state.lower() != "succeeded":
         findings.append(
             Finding(
