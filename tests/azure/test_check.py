@@ -1,4 +1,4 @@
-"""``azure check``: each failure mode is one line with its fix, against the loopback Azure ML server.
+"""``azure check``: each failure is one line with its fix, against the loopback Azure ML server.
 
 A healthy workspace (a T4 cluster with an identity and quota, an identity-based
 datastore, an attached AKS cluster) passes every check; each case below breaks
