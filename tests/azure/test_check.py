@@ -287,3 +287,19 @@ def test_deploy_runs_the_preflight_and_no_check_skips_it(
     monkeypatch.chdir(tmp_path)  # deploy stages its code folder under the working directory
     assert main([*args, "--no-check"]) == 0
     assert cli_workspace.find("PUT", r"onlineEndpoints/food-aks/deployments/blue")
+
+
+def test_deploy_command_registers_a_job_package_then_deploys_it(
+    cli_workspace: AzureMLRestServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    uri = "azureml://jobs/sharp_pear_123/outputs/model/paths/package"
+    args = ["azure", "deploy", uri, "--endpoint", "food-aks", "--compute", "aks-inference"]
+    assert main([*args, "--model-name", "food"]) == 0, capsys.readouterr().err
+    registered = cli_workspace.find("PUT", r"models/food/versions/[^/]+")
+    assert [r.json()["properties"]["modelUri"] for r in registered] == [uri]
+    body = cli_workspace.find("PUT", r"onlineEndpoints/food-aks/deployments/blue")[0].json()
+    assert body["properties"]["model"].endswith(registered[0].path.split("/workspaces/ws-food")[1])
