@@ -49,13 +49,18 @@ from food_recognition.azure.environment.images import INFERENCE_IMAGE
 __all__ = [
     "AUTH_MODES",
     "DEFAULT_INFERENCE_IMAGE",
+    "DEFAULT_INSTANCE_TYPE",
+    "JOB_OUTPUT_PREFIX",
+    "KNOWN_INSTANCE_TYPES",
     "DeployError",
     "DeploymentSpec",
     "EndpointSpec",
     "ProbeSpec",
+    "ResourceLimits",
     "attach_kubernetes_compute",
     "build_deployment",
     "build_endpoint",
+    "check_resources",
     "delete",
     "deploy",
     "get_logs",
@@ -82,6 +87,8 @@ DEFAULT_INFERENCE_IMAGE = INFERENCE_IMAGE
 SCORING_SCRIPT = "food_recognition/serving/score.py"
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
+#: The prefix of a job output's URI; a deployment cannot take one (it must be registered first).
+JOB_OUTPUT_PREFIX = "azureml://jobs/"
 
 
 class DeployError(ValueError):
@@ -102,6 +109,85 @@ def _check_name(what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
 def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise DeployError(f"{attribute.name}={value!r} must be a positive integer")
+
+
+_CPU = re.compile(r"^(?P<number>\d+(?:\.\d+)?)(?P<unit>m?)$")
+_MEMORY = re.compile(r"^(?P<number>\d+(?:\.\d+)?)(?P<unit>Ki|Mi|Gi|Ti|k|K|M|G|T)?$")
+_MEMORY_UNITS = {
+    None: 1,
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+
+def _amount(what: str, quantity: str) -> float:
+    """A Kubernetes quantity as a number: CPU in cores, memory in bytes."""
+    if what == "cpu":
+        match = _CPU.match(quantity)
+        if match is None:
+            raise DeployError(f'cpu {quantity!r} is not a Kubernetes CPU quantity ("2", "500m")')
+        return float(match["number"]) / (1000 if match["unit"] else 1)
+    match = _MEMORY.match(quantity)
+    if match is None:
+        raise DeployError(
+            f'memory {quantity!r} is not a Kubernetes memory quantity ("2Gi", "512Mi")'
+        )
+    return float(match["number"]) * _MEMORY_UNITS[match["unit"]]
+
+
+def _check_quantity(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise DeployError(f'{attribute.name}={value!r} must be a string such as "2" or "2Gi"')
+    _amount("cpu" if attribute.name.startswith("cpu") else "memory", value)
+
+
+@attrs.define(frozen=True)
+class ResourceLimits:
+    """What one pod of a Kubernetes instance type may use at most.
+
+    :param cpu: CPU limit, Kubernetes notation (``"2"``, ``"1500m"``).
+    :param memory: memory limit, Kubernetes notation (``"2Gi"``).
+    """
+
+    cpu: str
+    memory: str
+
+    def fits(self, cpu: str | None, memory: str | None) -> list[str]:
+        """The problems with a request or limit of ``cpu`` and ``memory`` under these limits.
+
+        >>> ResourceLimits(cpu="2", memory="2Gi").fits("500m", "4Gi")
+        ['memory 4Gi is above 2Gi']
+
+        :param cpu: a CPU quantity, or ``None``.
+        :param memory: a memory quantity, or ``None``.
+        :returns: one phrase per quantity over its limit; empty when both fit.
+        """
+        problems = []
+        for what, asked, limit in (("cpu", cpu, self.cpu), ("memory", memory, self.memory)):
+            if asked is not None and _amount(what, asked) > _amount(what, limit):
+                problems.append(f"{what} {asked} is above {limit}")
+        return problems
+
+
+#: Kubernetes instance types every attached cluster has, with their limits. Azure ML
+#: creates ``defaultinstancetype`` (requests 100m CPU / 2Gi, limits 2 CPU / 2Gi) when a
+#: cluster is attached, and uses it when a deployment names none:
+#: https://learn.microsoft.com/en-us/azure/machine-learning/how-to-manage-kubernetes-instance-types
+KNOWN_INSTANCE_TYPES: Mapping[str, ResourceLimits] = {
+    "defaultinstancetype": ResourceLimits(cpu="2", memory="2Gi"),
+}
+
+#: The instance type a Kubernetes deployment gets when it names none.
+DEFAULT_INSTANCE_TYPE = "defaultinstancetype"
 
 
 @attrs.define(frozen=True)
@@ -177,18 +263,24 @@ class DeploymentSpec:
 
     :param name: the deployment's name.
     :param endpoint_name: the endpoint it belongs to.
-    :param model: a registered model (``azureml:NAME:VERSION``), a job output
-        (``azureml://jobs/JOB/outputs/OUTPUT``), or a local package folder
+    :param model: a registered model (``azureml:NAME:VERSION``), a training
+        job's package (``azureml://jobs/JOB/outputs/model/paths/package``, see
+        :func:`job_output_uri`; :func:`deploy` registers it first, as a
+        deployment cannot take a job output), or a local package folder
         (uploaded and registered anonymously).
     :param environment: a registered environment (``azureml:NAME:VERSION``);
         ``None`` builds :func:`inference_environment`.
     :param instance_type: a managed VM size (``Standard_DS3_v2``) or the
         Kubernetes compute's instance type (``defaultinstancetype``).
     :param instance_count: instances (managed; and Kubernetes without autoscale).
-    :param cpu_request: Kubernetes CPU request (``"1"``, ``"500m"``).
-    :param memory_request: Kubernetes memory request (``"2Gi"``).
-    :param cpu_limit: Kubernetes CPU limit; ``None`` for none.
-    :param memory_limit: Kubernetes memory limit; ``None`` for none.
+    :param cpu_request: Kubernetes CPU request (``"1"``, ``"500m"``); ``None``
+        (the default) leaves it to the instance type.
+    :param memory_request: Kubernetes memory request (``"2Gi"``); ``None`` leaves
+        it to the instance type.
+    :param cpu_limit: Kubernetes CPU limit; ``None`` leaves it to the instance type.
+    :param memory_limit: Kubernetes memory limit; ``None`` leaves it to the instance type.
+        Requests and limits must fit the instance type's limits
+        (:data:`KNOWN_INSTANCE_TYPES`, :func:`check_resources`).
     :param min_instances: autoscale floor (Kubernetes; with ``max_instances``).
     :param max_instances: autoscale ceiling; ``None`` disables autoscale.
     :param target_utilization: autoscale target, percent of CPU.
@@ -213,10 +305,10 @@ class DeploymentSpec:
     environment: str | None = None
     instance_type: str | None = None
     instance_count: int = attrs.field(default=1, validator=_positive)
-    cpu_request: str = "1"
-    memory_request: str = "2Gi"
-    cpu_limit: str | None = None
-    memory_limit: str | None = "4Gi"
+    cpu_request: str | None = attrs.field(default=None, validator=_check_quantity)
+    memory_request: str | None = attrs.field(default=None, validator=_check_quantity)
+    cpu_limit: str | None = attrs.field(default=None, validator=_check_quantity)
+    memory_limit: str | None = attrs.field(default=None, validator=_check_quantity)
     min_instances: int = attrs.field(default=1, validator=_positive)
     max_instances: int | None = None
     target_utilization: int = 70
@@ -243,6 +335,35 @@ class DeploymentSpec:
             raise DeployError("blob_containers needs blob_account_url (the account they are in)")
         if not 1 <= self.target_utilization <= 100:
             raise DeployError(f"target_utilization={self.target_utilization} must be 1 to 100")
+        for what, request, limit in (
+            ("cpu", self.cpu_request, self.cpu_limit),
+            ("memory", self.memory_request, self.memory_limit),
+        ):
+            if (
+                request is not None
+                and limit is not None
+                and _amount(what, request) > _amount(what, limit)
+            ):
+                raise DeployError(
+                    f"{what} request {request} is above its limit {limit}; "
+                    f"lower the request or raise the limit"
+                )
+
+    @property
+    def resources(self) -> dict[str, dict[str, str]]:
+        """The Kubernetes requests and limits given, ``{"requests": {...}, "limits": {...}}``.
+
+        Empty when none is given: the instance type's own apply.
+        """
+        result: dict[str, dict[str, str]] = {}
+        for section, cpu, memory in (
+            ("requests", self.cpu_request, self.memory_request),
+            ("limits", self.cpu_limit, self.memory_limit),
+        ):
+            given = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
+            if given:
+                result[section] = given
+        return result
 
     def scoring_environment(self) -> dict[str, str]:
         """The variables the scoring script and the inference server read."""
@@ -310,7 +431,9 @@ def build_deployment(
     :param environment: an SDK ``Environment`` or ``azureml:`` reference; by
         default ``spec.environment`` or :func:`inference_environment`.
     :returns: a ``KubernetesOnlineDeployment`` or ``ManagedOnlineDeployment``.
-    :raises DeployError: an unknown kind, or a local model folder with no package.
+    :raises DeployError: an unknown kind, a local model folder with no package,
+        a job output as the model (register it first), or resources the
+        instance type cannot give (:func:`check_resources`).
     """
     from azure.ai.ml.entities import (
         CodeConfiguration,
@@ -325,6 +448,7 @@ def build_deployment(
 
     if kind not in ("kubernetes", "managed"):
         raise DeployError(f"kind={kind!r}: choose 'kubernetes' or 'managed'")
+    check_resources(spec, kind=kind)
     env = environment or spec.environment or inference_environment()
     common: dict[str, Any] = {
         "name": spec.name,
@@ -356,18 +480,70 @@ def build_deployment(
             target_utilization_percentage=spec.target_utilization,
             polling_interval=10,
         )
-    limits = None
-    if spec.cpu_limit or spec.memory_limit:
-        limits = ResourceSettings(cpu=spec.cpu_limit, memory=spec.memory_limit)
+    # Nothing beyond the instance type unless asked: its own requests and limits apply.
+    # The block itself is sent, empty, because azure-ai-ml 1.35 reads a Kubernetes
+    # deployment's answer with no containerResourceRequirements as an error
+    # (entities/_deployment/resource_requirements_settings.py:53).
+    sections = {k: ResourceSettings(**v) for k, v in spec.resources.items()}
+    resources = ResourceRequirementsSettings(**sections)
     return KubernetesOnlineDeployment(
-        instance_type=spec.instance_type or "defaultinstancetype",
+        instance_type=spec.instance_type or DEFAULT_INSTANCE_TYPE,
         scale_settings=scale,
-        resources=ResourceRequirementsSettings(
-            requests=ResourceSettings(cpu=spec.cpu_request, memory=spec.memory_request),
-            limits=limits,
-        ),
+        resources=resources,
         **common,
     )
+
+
+def check_resources(
+    spec: DeploymentSpec,
+    *,
+    kind: str = "kubernetes",
+    instance_types: Mapping[str, ResourceLimits] | None = None,
+) -> None:
+    """Refuse requests and limits that the deployment's instance type cannot give.
+
+    Azure ML refuses a Kubernetes deployment whose resources exceed its
+    instance type's limits; this says so before anything is sent.
+
+    >>> spec = DeploymentSpec(endpoint_name="food", model="azureml:food:1", memory_limit="4Gi")
+    >>> try:
+    ...     check_resources(spec)
+    ... except DeployError as error:
+    ...     print(str(error).split(": ")[1].split(";")[0])
+    limit memory 4Gi is above 2Gi
+
+    :param spec: the deployment.
+    :param kind: ``kubernetes`` or ``managed``.
+    :param instance_types: instance types the cluster reports, by name, over
+        :data:`KNOWN_INSTANCE_TYPES`; one known to neither is not checked.
+    :raises DeployError: a request or limit above the instance type's limit,
+        or requests and limits on a managed deployment (its size is its VM size).
+    """
+    if kind == "managed":
+        if spec.resources:
+            raise DeployError(
+                "cpu and memory requests and limits are for Kubernetes deployments; a managed "
+                "deployment's size is its instance_type, a VM size (--instance-type "
+                "Standard_DS3_v2)"
+            )
+        return
+    known = {**KNOWN_INSTANCE_TYPES, **(instance_types or {})}
+    name = spec.instance_type or DEFAULT_INSTANCE_TYPE
+    limits = known.get(name)
+    if limits is None:
+        return
+    problems = [
+        f"{section.removesuffix('s')} {problem}"
+        for section, values in spec.resources.items()
+        for problem in limits.fits(values.get("cpu"), values.get("memory"))
+    ]
+    if problems:
+        raise DeployError(
+            f"deployment {spec.name!r} does not fit instance type {name!r} "
+            f"(limits {limits.cpu} CPU / {limits.memory}): {'; '.join(problems)}; lower it, or "
+            "create a larger instance type on the cluster and pass it as instance_type "
+            "(--instance-type)"
+        )
 
 
 def inference_conda(package: str | None = None) -> dict[str, Any]:
@@ -452,9 +628,13 @@ def write_yaml(
     :param out_dir: the folder to write ``endpoint.yaml``, ``deployment-NAME.yaml`` and ``code/``.
     :param environment: an SDK ``Environment`` to use instead of the spec's or the default.
     :returns: the two YAML paths.
-    :raises DeployError: the deployment names another endpoint.
+    :raises DeployError: the deployment names another endpoint, asks for
+        resources its instance type cannot give, or names a job output
+        (register it first; :func:`deploy` does).
     """
     _same_endpoint(endpoint, deployment)
+    check_resources(deployment, kind=endpoint.kind)
+    _model_reference(deployment.model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     code = stage_code(out / "code")
@@ -496,8 +676,9 @@ def register_model(
     """Register a model package: a local folder, or a job's output.
 
     :param ml_client: an ``azure.ai.ml.MLClient`` for the workspace.
-    :param source: a local package folder (it must hold ``model.keras`` and
-        ``labels.json``), or ``azureml://jobs/JOB/outputs/OUTPUT``.
+    :param source: a local package folder (it must hold ``model.keras``,
+        ``labels.json`` and ``config.yaml``), or a job's package
+        (``azureml://jobs/JOB/outputs/model/paths/package``, :func:`job_output_uri`).
     :param name: the model's name.
     :param version: its version; ``None`` lets Azure ML number it.
     :param description: shown in the studio.
@@ -543,17 +724,21 @@ def package_tags(package: str | Path, tags: Mapping[str, str] | None = None) -> 
     return result
 
 
-def job_output_uri(job_name: str, output_name: str = "package") -> str:
-    """The ``azureml://`` URI of a job's output, for :func:`register_model`.
+def job_output_uri(job_name: str) -> str:
+    """The ``azureml://`` URI of a training job's model package, for :func:`register_model`.
+
+    The same as :func:`food_recognition.azure.jobs.model_package_uri`: the
+    package is the ``package/`` folder of the job's ``model`` output.
 
     >>> job_output_uri("sharp_pear_123")
-    'azureml://jobs/sharp_pear_123/outputs/package'
+    'azureml://jobs/sharp_pear_123/outputs/model/paths/package'
 
-    :param job_name: the job.
-    :param output_name: the output (the training job names its package output ``package``).
+    :param job_name: the job (for a sweep, its best trial).
     :returns: the URI.
     """
-    return f"azureml://jobs/{job_name}/outputs/{output_name}"
+    from food_recognition.azure.jobs.build import model_package_uri
+
+    return model_package_uri(job_name)
 
 
 def attach_kubernetes_compute(
@@ -599,12 +784,15 @@ def deploy(
     code_dir: str | Path,
     traffic_percent: int | None = None,
     environment: Any = None,
+    model_name: str = "food-recognition",
 ) -> Any:
     """Create or update the endpoint and the deployment, then route traffic to it.
 
     The first deployment of an endpoint gets all traffic; a later one (green)
     gets ``traffic_percent`` (0 by default: test it with the
-    ``azureml-model-deployment`` header, then :func:`shift_traffic`).
+    ``azureml-model-deployment`` header, then :func:`shift_traffic`). A job's
+    package (``azureml://jobs/...``) is registered as ``model_name`` first, as
+    Azure ML deploys registered models, not job outputs.
 
     :param ml_client: an ``MLClient`` for the workspace.
     :param endpoint: the endpoint.
@@ -612,12 +800,18 @@ def deploy(
     :param code_dir: where to stage the code (:func:`stage_code`).
     :param traffic_percent: share of traffic the new deployment gets.
     :param environment: an SDK ``Environment`` to use instead of the spec's or the default.
+    :param model_name: the name a job output is registered under.
     :returns: the endpoint as Azure ML reports it after the traffic update.
-    :raises DeployError: the deployment names another endpoint.
+    :raises DeployError: the deployment names another endpoint, or asks for
+        resources its instance type cannot give; nothing is sent then.
     """
     from azure.core.exceptions import ResourceNotFoundError
 
     _same_endpoint(endpoint, deployment)
+    check_resources(deployment, kind=endpoint.kind)
+    if deployment.model.startswith(JOB_OUTPUT_PREFIX):
+        model = register_model(ml_client, deployment.model, name=model_name)
+        deployment = attrs.evolve(deployment, model=f"azureml:{model.name}:{model.version}")
     try:
         existing = ml_client.online_endpoints.get(endpoint.name)
     except ResourceNotFoundError:
@@ -839,6 +1033,13 @@ def wait_for(condition: Callable[[], bool], *, timeout_s: float, interval_s: flo
 
 
 def _model_reference(model: str) -> Any:
+    if model.startswith(JOB_OUTPUT_PREFIX):
+        # The SDK resolves a deployment's model as NAME:VERSION and refuses a path
+        # (azure/ai/ml/_utils/_arm_id_utils.py parse_name_label: "Could not parse ...").
+        raise DeployError(
+            f"a deployment cannot take the job output {model}; register it first "
+            f"(food-recognition azure register {model}) and deploy azureml:NAME:VERSION"
+        )
     if model.startswith(("azureml:", "azureml://")):
         return model
     from azure.ai.ml.constants import AssetTypes
@@ -850,10 +1051,15 @@ def _model_reference(model: str) -> Any:
 
 
 def _check_package(path: Path) -> None:
-    if not (path / "model.keras").is_file() or not (path / "labels.json").is_file():
+    from food_recognition.package import CONFIG_FILE, LABELS_FILE, MODEL_FILE
+
+    required = (MODEL_FILE, LABELS_FILE, CONFIG_FILE)
+    missing = [name for name in required if not (path / name).is_file()]
+    if missing:
         raise DeployError(
-            f"{path} is not a model package (it needs model.keras and labels.json); "
-            "pass the folder `food-recognition train --output` wrote"
+            f"{path} is not a model package (it needs {', '.join(required)}; "
+            f"missing {', '.join(missing)}): pass the folder `food-recognition train "
+            "--output` wrote"
         )
 
 

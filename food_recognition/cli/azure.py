@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from food_recognition.cli import azure_deploy, azure_jobs
+from food_recognition.cli import azure_check, azure_deploy, azure_jobs
 
 
 def register(subparsers: Any) -> None:
@@ -19,3 +19,4 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=lambda _args: parser.print_help() or 2)
     azure_jobs.register(group)
     azure_deploy.register(group)
+    azure_check.register(group)

@@ -17,12 +17,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from food_recognition.azure.jobs.build import model_package_uri
 from food_recognition.cli import CLIError
 
 __all__ = ["ENV_ENDPOINT_KEY", "register"]
 
 #: Environment variable holding an endpoint key for ``invoke --url`` (never pass keys as options).
 ENV_ENDPOINT_KEY = "FOOD_RECOGNITION_ENDPOINT_KEY"
+
+#: A training job's package, as help texts and errors name it.
+_JOB_PACKAGE = model_package_uri("JOB")
 
 
 def register(subparsers: Any) -> None:
@@ -32,12 +36,20 @@ def register(subparsers: Any) -> None:
         help="deploy a model package to an online endpoint (AKS or managed)",
         description="Create or update an online endpoint and one deployment of a model. "
         "The first deployment gets all traffic; a later one gets --traffic percent "
-        "(blue/green). --dry-run DIR writes the YAML instead.",
+        f"(blue/green). A job's package ({_JOB_PACKAGE}) is registered first. "
+        "The workspace is checked first (food-recognition azure check; --no-check skips it). "
+        "--dry-run DIR writes the YAML instead.",
     )
     deploy.add_argument(
         "model",
         metavar="MODEL",
-        help="a local package folder, azureml:NAME:VERSION, or azureml://jobs/JOB/outputs/package",
+        help=f"a local package folder, azureml:NAME:VERSION, or {_JOB_PACKAGE} "
+        "(registered as --model-name, then deployed)",
+    )
+    deploy.add_argument(
+        "--model-name",
+        default="food-recognition",
+        help="the name a job's package is registered under (default: food-recognition)",
     )
     deploy.add_argument("--endpoint", required=True, help="endpoint name")
     deploy.add_argument("--deployment", default="blue", help="deployment name (default: blue)")
@@ -50,9 +62,14 @@ def register(subparsers: Any) -> None:
     )
     deploy.add_argument("--instance-type", help="VM size (managed) or instance type (Kubernetes)")
     deploy.add_argument("--instance-count", type=int, default=1)
-    deploy.add_argument("--cpu", default="1", help="Kubernetes CPU request (default: 1)")
-    deploy.add_argument("--memory", default="2Gi", help="Kubernetes memory request (default: 2Gi)")
-    deploy.add_argument("--memory-limit", default="4Gi", help="Kubernetes memory limit")
+    deploy.add_argument("--cpu", help="Kubernetes CPU request (default: the instance type's)")
+    deploy.add_argument("--memory", help="Kubernetes memory request (default: the instance type's)")
+    deploy.add_argument("--cpu-limit", help="Kubernetes CPU limit (default: the instance type's)")
+    deploy.add_argument(
+        "--memory-limit",
+        help="Kubernetes memory limit (default: the instance type's; defaultinstancetype "
+        "allows 2 CPU / 2Gi)",
+    )
     deploy.add_argument(
         "--max-instances", type=int, help="Kubernetes autoscale ceiling (turns autoscale on)"
     )
@@ -79,6 +96,9 @@ def register(subparsers: Any) -> None:
         "--dry-run",
         metavar="DIR",
         help="write DIR/endpoint.yaml, DIR/deployment-NAME.yaml and DIR/code/; deploy nothing",
+    )
+    deploy.add_argument(
+        "--no-check", action="store_true", help="skip the workspace preflight (azure check)"
     )
     _add_workspace_arguments(deploy)
     deploy.set_defaults(handler=run_deploy)
@@ -136,7 +156,7 @@ def register(subparsers: Any) -> None:
         "register", help="register a model package (a folder or a job's output)"
     )
     register_model.add_argument(
-        "source", metavar="SOURCE", help="a package folder or azureml://jobs/JOB/outputs/package"
+        "source", metavar="SOURCE", help=f"a package folder or a job's package, {_JOB_PACKAGE}"
     )
     register_model.add_argument("--name", default="food-recognition")
     register_model.add_argument("--version")
@@ -173,6 +193,7 @@ def run_deploy(args: argparse.Namespace) -> int:
             instance_count=args.instance_count,
             cpu_request=args.cpu,
             memory_request=args.memory,
+            cpu_limit=args.cpu_limit,
             memory_limit=args.memory_limit,
             min_instances=args.min_instances,
             max_instances=args.max_instances,
@@ -190,7 +211,13 @@ def run_deploy(args: argparse.Namespace) -> int:
             for path in paths:
                 print(path)
             return 0
+        az.check_resources(deployment, kind=endpoint.kind)
         ml_client = _ml_client(args)
+        if not args.no_check:
+            from food_recognition.azure.check import check_deployment
+            from food_recognition.cli.azure_check import preflight
+
+            preflight(check_deployment(ml_client, endpoint, deployment))
         result = az.deploy(
             ml_client,
             endpoint,
@@ -202,6 +229,7 @@ def run_deploy(args: argparse.Namespace) -> int:
                 if args.package_requirement and not environment
                 else None
             ),
+            model_name=args.model_name,
         )
     except az.DeployError as error:
         raise CLIError(str(error)) from None
@@ -339,7 +367,7 @@ def _model_argument(value: str) -> str:
     if not path.is_dir():
         raise CLIError(
             f"MODEL {value!r} is neither a package folder nor an azureml: reference "
-            "(azureml:NAME:VERSION or azureml://jobs/JOB/outputs/package)"
+            f"(azureml:NAME:VERSION or {_JOB_PACKAGE})"
         )
     return str(path)
 

@@ -65,6 +65,9 @@ def register(subparsers: Any) -> None:
     )
     submit.add_argument("--wait", action="store_true", help="follow the job's log until it ends")
     submit.add_argument(
+        "--no-check", action="store_true", help="azureml: skip the preflight (azure check)"
+    )
+    submit.add_argument(
         "--download", metavar="DIR", help="after --wait, fetch the model package into DIR"
     )
     _add_target_arguments(submit)
@@ -171,6 +174,10 @@ def run_submit(args: argparse.Namespace) -> int:
         print(f"wrote {path}; submit it with: az ml job create --file {path}")
         return 0
     target = _target(args)
+    if args.target == "azureml" and not args.no_check:
+        from food_recognition.cli.azure_check import preflight_training
+
+        preflight_training(target.ml_client, job)
     if sweep is not None:
         submit_sweep = getattr(target, "submit_sweep", None)
         if submit_sweep is None:

@@ -20,6 +20,8 @@ from food_recognition.azure.deploy import (
     DeployError,
     DeploymentSpec,
     EndpointSpec,
+    ResourceLimits,
+    check_resources,
     inference_conda,
     plan_traffic_shift,
     write_yaml,
@@ -181,3 +183,114 @@ def test_a_local_package_is_tagged_with_its_metrics(tiny_package: Path) -> None:
 
     tags = package_tags(tiny_package, {"team": "food"})
     assert tags == {"team": "food", "accuracy": "0"}
+
+
+def test_a_default_kubernetes_deployment_sends_nothing_beyond_defaultinstancetype(
+    tmp_path: Path,
+) -> None:
+    endpoint = EndpointSpec(name="food-aks", compute="aks")
+    deployment = DeploymentSpec(endpoint_name="food-aks", model="azureml:food:1")
+    _, deployment_yaml = write_yaml(endpoint, deployment, tmp_path)
+    document = yaml.safe_load(deployment_yaml.read_text())
+    assert document["instance_type"] == "defaultinstancetype"
+    # The instance type's own requests and limits (2 CPU / 2Gi) apply: none of ours.
+    assert document["resources"] == {}
+    loaded = load_online_deployment(deployment_yaml)
+    assert loaded.resources.requests is None and loaded.resources.limits is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("memory_limit", "4Gi", "limit memory 4Gi is above 2Gi"),
+        ("memory_request", "3Gi", "request memory 3Gi is above 2Gi"),
+        ("cpu_request", "3", "request cpu 3 is above 2"),
+        ("cpu_limit", "2500m", "limit cpu 2500m is above 2"),
+    ],
+)
+def test_resources_beyond_the_instance_type_are_refused_before_anything_is_written(
+    tmp_path: Path, field: str, value: str, words: str
+) -> None:
+    endpoint = EndpointSpec(name="food-aks", compute="aks")
+    deployment = DeploymentSpec(endpoint_name="food-aks", model="azureml:food:1", **{field: value})
+    with pytest.raises(DeployError, match=words) as caught:
+        write_yaml(endpoint, deployment, tmp_path / "out")
+    assert "'defaultinstancetype' (limits 2 CPU / 2Gi)" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_resources_within_a_known_instance_type_are_sent(tmp_path: Path) -> None:
+    endpoint = EndpointSpec(name="food-aks", compute="aks")
+    deployment = DeploymentSpec(
+        endpoint_name="food-aks",
+        model="azureml:food:1",
+        cpu_request="500m",
+        memory_request="1536Mi",
+        cpu_limit="2",
+        memory_limit="2Gi",
+    )
+    check_resources(deployment)
+    _, deployment_yaml = write_yaml(endpoint, deployment, tmp_path)
+    loaded = load_online_deployment(deployment_yaml)
+    assert (loaded.resources.requests.cpu, loaded.resources.requests.memory) == ("500m", "1536Mi")
+    assert (loaded.resources.limits.cpu, loaded.resources.limits.memory) == ("2", "2Gi")
+
+
+def test_a_cluster_reported_instance_type_overrides_the_known_limits() -> None:
+    deployment = DeploymentSpec(
+        endpoint_name="food", model="azureml:food:1", instance_type="big", memory_limit="8Gi"
+    )
+    check_resources(deployment)  # unknown here: not checked offline
+    with pytest.raises(DeployError, match="limit memory 8Gi is above 4Gi"):
+        check_resources(deployment, instance_types={"big": ResourceLimits(cpu="4", memory="4Gi")})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"cpu_request": "two"}, "not a Kubernetes CPU quantity"),
+        ({"memory_limit": "2GB"}, "not a Kubernetes memory quantity"),
+        ({"memory_request": "2Gi", "memory_limit": "1Gi"}, "above its limit"),
+    ],
+)
+def test_bad_quantities_are_refused_by_the_spec(kwargs: dict[str, str], words: str) -> None:
+    with pytest.raises(DeployError, match=words):
+        DeploymentSpec(endpoint_name="food", model="azureml:food:1", **kwargs)
+
+
+def test_a_managed_deployment_takes_no_kubernetes_resources(tmp_path: Path) -> None:
+    deployment = DeploymentSpec(endpoint_name="food", model="azureml:food:1", cpu_request="1")
+    with pytest.raises(DeployError, match="managed deployment's size is its instance_type"):
+        write_yaml(EndpointSpec(name="food"), deployment, tmp_path)
+
+
+def test_job_output_uri_names_the_training_jobs_package() -> None:
+    from food_recognition.azure.deploy import job_output_uri
+    from food_recognition.azure.jobs import model_package_uri
+
+    assert job_output_uri("sharp_pear_123") == (
+        "azureml://jobs/sharp_pear_123/outputs/model/paths/package"
+    )
+    assert job_output_uri("x") == model_package_uri("x")
+
+
+def test_a_job_output_cannot_be_written_as_a_deployments_model(tmp_path: Path) -> None:
+    endpoint = EndpointSpec(name="food", compute="aks")
+    uri = "azureml://jobs/sharp_pear_123/outputs/model/paths/package"
+    with pytest.raises(DeployError, match="register it first"):
+        write_yaml(endpoint, DeploymentSpec(endpoint_name="food", model=uri), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_package_without_its_config_is_refused(tmp_path: Path, tiny_package: Path) -> None:
+    import shutil
+
+    from food_recognition.package import CONFIG_FILE
+
+    package = tmp_path / "package"
+    shutil.copytree(tiny_package, package)
+    (package / CONFIG_FILE).unlink()
+    endpoint = EndpointSpec(name="food", compute="aks")
+    with pytest.raises(DeployError, match=f"missing {CONFIG_FILE}"):
+        write_yaml(endpoint, DeploymentSpec(endpoint_name="food", model=str(package)), tmp_path)

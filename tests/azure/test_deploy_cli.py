@@ -44,6 +44,30 @@ def test_dry_run_writes_loadable_kubernetes_yaml(
     assert deployment.name == "green"
     assert deployment.scale_settings.max_instances == 3
     assert deployment.environment_variables["FOOD_RECOGNITION_BLOB_CONTAINERS"] == "uploads,photos"
+    # It fits defaultinstancetype (2 CPU / 2Gi): nothing asked beyond the instance type.
+    assert deployment.instance_type == "defaultinstancetype"
+    assert deployment.resources.requests is None and deployment.resources.limits is None
+
+
+def test_dry_run_refuses_resources_over_the_instance_type_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "deploy"
+    args = ["azure", "deploy", "azureml:food:1", "--endpoint", "food-aks", "--compute", "aks"]
+    assert main([*args, "--memory-limit", "4Gi", "--dry-run", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "does not fit instance type 'defaultinstancetype'" in err
+    assert not out.exists()
+
+
+def test_deploy_help_names_the_job_package_path(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["azure", "deploy", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "azureml://jobs/JOB/outputs/model/paths/package" in help_text
+    assert "outputs/package " not in help_text
+    assert "--no-check" in help_text
 
 
 def test_dry_run_managed_with_a_wheel_requirement(tmp_path: Path) -> None:

@@ -1,13 +1,11 @@
 """Deployment calls at the HTTP level: a real MLClient against the loopback Azure ML REST server.
 
-The routes below add online endpoints and deployments to the recording server
-(``tests/fixtures/azureml_rest.py``); each stores what a PUT sent and returns it
-on GET, with ``provisioningState: Succeeded`` so the SDK's pollers finish at once.
+The online endpoint routes (``tests/fixtures/azureml_deploy_rules.py``) store what
+a PUT sent and return it on GET, and refuse what Azure ML refuses.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,93 +15,17 @@ from azure.storage.blob import ContainerClient
 
 from food_recognition.azure import deploy as az
 from tests.azure.conftest import DATASTORE
-from tests.fixtures.azureml_rest import AzureMLRestServer, RecordedRequest, Reply
+from tests.fixtures import azureml_deploy_rules as rules
+from tests.fixtures.azureml_rest import AzureMLRestServer
 
-ENDPOINTS = r"onlineEndpoints"
-NAME = r"(?P<name>[^/]+)"
-ENDPOINT = rf"{ENDPOINTS}/(?P<endpoint>[^/]+)"
+ENDPOINTS = rules.ENDPOINTS
 
 
 @pytest.fixture
 def rest(azureml_rest: AzureMLRestServer) -> AzureMLRestServer:
-    """The REST server with online endpoint and deployment routes."""
-    server = azureml_rest
-    server.add_route("PUT", rf"{ENDPOINT}/deployments/{NAME}", _put)
-    server.add_route("GET", rf"{ENDPOINT}/deployments/{NAME}", _get)
-    server.add_route("DELETE", rf"{ENDPOINT}/deployments/{NAME}", _delete)
-    server.add_route("GET", rf"{ENDPOINT}/deployments", _list)
-    server.add_route("POST", rf"{ENDPOINT}/deployments/{NAME}/getLogs", _logs)
-    server.add_route("POST", rf"{ENDPOINT}/listKeys", _keys)
-    server.add_route("PUT", ENDPOINT, _put)
-    server.add_route("PATCH", ENDPOINT, _patch)
-    server.add_route("GET", ENDPOINT, _get)
-    server.add_route("DELETE", ENDPOINT, _delete)
-    server.add_route("PUT", rf"models/{NAME}/versions/[^/]+", _put_model)
-    return server
-
-
-def _store(server: AzureMLRestServer, request: RecordedRequest, body: dict[str, Any]) -> Reply:
-    stored = json.loads(json.dumps(body))
-    stored["id"] = request.path
-    stored["name"] = request.path.rstrip("/").split("/")[-1]
-    stored.setdefault("location", "westeurope")
-    properties = stored.setdefault("properties", {})
-    properties["provisioningState"] = "Succeeded"
-    if "/deployments/" in request.path:
-        # Azure answers a managed deployment with its default scale settings filled in.
-        properties.setdefault("scaleSettings", {"scaleType": "Default"})
-    else:
-        properties["scoringUri"] = f"{server.url}/score/{stored['name']}"
-        properties.setdefault("traffic", {})
-    server.resources[request.path.lower()] = stored
-    return Reply(200, stored)
-
-
-def _put(server: AzureMLRestServer, request: RecordedRequest, match: re.Match[str]) -> Reply:
-    return _store(server, request, request.json())
-
-
-def _put_model(server: AzureMLRestServer, request: RecordedRequest, match: re.Match[str]) -> Reply:
-    # Azure answers with the model's flavors as a mapping, empty when none were given.
-    stored = json.loads(request.body)
-    properties = stored.setdefault("properties", {})
-    properties["flavors"] = properties.get("flavors") or {}
-    stored.update(id=request.path, name=request.path.rstrip("/").split("/")[-1])
-    server.resources[request.path.lower()] = stored
-    return Reply(201, stored)
-
-
-def _patch(server: AzureMLRestServer, request: RecordedRequest, match: re.Match[str]) -> Reply:
-    stored = server.resources.get(request.path.lower(), {})
-    stored.setdefault("properties", {}).update(request.json().get("properties", {}))
-    return _store(server, request, stored)
-
-
-def _get(server: AzureMLRestServer, request: RecordedRequest, match: re.Match[str]) -> Reply:
-    stored = server.resources.get(request.path.lower())
-    if stored is None:
-        return Reply(404, {"error": {"code": "NotFound", "message": f"{request.path} not found"}})
-    return Reply(200, stored)
-
-
-def _delete(server: AzureMLRestServer, request: RecordedRequest, match: re.Match[str]) -> Reply:
-    server.resources.pop(request.path.lower(), None)
-    return Reply(200, None)
-
-
-def _list(server: AzureMLRestServer, request: RecordedRequest, match: re.Match[str]) -> Reply:
-    prefix = request.path.lower() + "/"
-    items = [v for k, v in server.resources.items() if k.startswith(prefix)]
-    return Reply(200, {"value": items})
-
-
-def _keys(server: AzureMLRestServer, request: RecordedRequest, match: re.Match[str]) -> Reply:
-    return Reply(200, {"primaryKey": "loopback-primary", "secondaryKey": "loopback-secondary"})
-
-
-def _logs(server: AzureMLRestServer, request: RecordedRequest, match: re.Match[str]) -> Reply:
-    asked = request.json()
-    return Reply(200, {"content": f"tail {asked.get('tail')} of {asked.get('containerType')}"})
+    """The REST server with online endpoint routes held to Azure's rules, and an AKS compute."""
+    rules.add_kubernetes_compute(azureml_rest, "aks-inference")
+    return rules.install(azureml_rest)
 
 
 def _puts(server: AzureMLRestServer, pattern: str) -> list[dict[str, Any]]:
@@ -188,7 +110,7 @@ def test_register_a_job_output_and_refuse_a_folder_that_is_no_package(
     )
     body = _puts(rest, r"models/food-recognition/versions/2")[0]["properties"]
     assert body["modelType"] == "custom_model"
-    assert "jobs/sharp_pear_123/outputs/package" in body["modelUri"]
+    assert body["modelUri"] == "azureml://jobs/sharp_pear_123/outputs/model/paths/package"
     with pytest.raises(az.DeployError, match="not a model package"):
         az.register_model(ml_client, tmp_path, name="food-recognition")
     assert len(_puts(rest, r"models/.*")) == 1
@@ -219,3 +141,38 @@ def test_register_a_local_package_uploads_it_to_the_workspace_datastore(
     for relative, blob in uploaded.items():
         assert workspace_storage.download_blob(blob).readall() == files[relative].read_bytes()
     assert body["tags"] == {"accuracy": "0"}  # the package's metrics travel as tags
+
+
+def test_deploying_a_job_package_registers_it_then_deploys_the_registered_model(
+    rest: AzureMLRestServer, tmp_path: Path
+) -> None:
+    ml_client = rest.client()
+    endpoint = az.EndpointSpec(name="food-aks", compute="aks-inference")
+    uri = az.job_output_uri("sharp_pear_123")
+    deployment = az.DeploymentSpec(
+        endpoint_name="food-aks", model=uri, environment="azureml:food-inference:1"
+    )
+    az.deploy(ml_client, endpoint, deployment, code_dir=tmp_path / "code", model_name="food")
+
+    model_puts = rest.find("PUT", r"models/food/versions/[^/]+")
+    assert [r.json()["properties"]["modelUri"] for r in model_puts] == [uri]
+    version = model_puts[0].path.rsplit("/", 1)[-1]
+    body = _puts(rest, rf"{ENDPOINTS}/food-aks/deployments/blue")[0]["properties"]
+    assert body["model"].endswith(f"/models/food/versions/{version}")
+    # Registered before anything of the endpoint was sent.
+    order = [r.path for r in rest.requests if r.method == "PUT"]
+    assert order.index(model_puts[0].path) < next(
+        i for i, p in enumerate(order) if "/onlineEndpoints/" in p
+    )
+
+
+def test_a_deployment_over_its_instance_type_is_refused_before_anything_is_sent(
+    rest: AzureMLRestServer, tmp_path: Path
+) -> None:
+    endpoint = az.EndpointSpec(name="food-aks", compute="aks-inference")
+    deployment = az.DeploymentSpec(
+        endpoint_name="food-aks", model="azureml:food:1", memory_limit="4Gi"
+    )
+    with pytest.raises(az.DeployError, match="does not fit instance type"):
+        az.deploy(rest.client(), endpoint, deployment, code_dir=tmp_path / "code")
+    assert [r for r in rest.requests if r.method != "GET"] == []
