@@ -23,6 +23,7 @@ own ``save_weights`` was several times slower for the same content.
 Layout of ``<output>/checkpoints/``::
 
     latest.json                 the RunState of the newest checkpoint
+    previous.json               the one before (read when latest.json is cut short)
     step-000000120.npz          model + optimizer variables at global step 120
     best.npz                    the best epoch's model weights (early stopping)
 """
@@ -46,6 +47,8 @@ import numpy as np
 __all__ = ["CheckpointStore", "RunState"]
 
 STATE_FILE = "latest.json"
+#: The state before the newest, kept while ``latest.json`` is rewritten.
+PREVIOUS_STATE_FILE = "previous.json"
 BEST_FILE = "best.npz"
 PHASES = ("head", "main")
 
@@ -133,6 +136,12 @@ class CheckpointStore:
         try:
             return RunState.from_json(path.read_text(encoding="utf-8"))
         except ValueError as error:
+            # Killed while latest.json was rewritten in place (no rename on a Blob
+            # mount): the state before it is whole, and so is the archive it names.
+            previous = self.directory / PREVIOUS_STATE_FILE
+            if previous.is_file():
+                with contextlib.suppress(ValueError):
+                    return RunState.from_json(previous.read_text(encoding="utf-8"))
             raise ValueError(f"{path}: {error}; delete the folder to start over") from error
 
     def weights_path(self, state: RunState) -> Path | None:
@@ -237,7 +246,11 @@ class CheckpointStore:
 
     def _write_state(self, state: RunState) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        _write_file(self.directory / STATE_FILE, state.to_json().encode("utf-8"))
+        latest = self.directory / STATE_FILE
+        if latest.is_file():
+            # Whole here: each write of latest.json finished before this one began.
+            _write_file(self.directory / PREVIOUS_STATE_FILE, latest.read_bytes())
+        _write_file(latest, state.to_json().encode("utf-8"))
 
     def save_best(self, weights: Sequence[np.ndarray]) -> None:
         """Keep the best epoch's weights (a NumPy archive: no pickle)."""

@@ -32,6 +32,7 @@ def test_save_and_load_restores_weights_optimizer_and_state(tmp_path: Path) -> N
     store.flush()
     assert sorted(p.name for p in store.directory.iterdir()) == [
         "latest.json",
+        "previous.json",
         "step-000000007.npz",
     ]
     state = store.load_state()
@@ -156,3 +157,12 @@ def test_checkpoints_are_written_locally_and_copied_without_a_rename_in_the_outp
         np.testing.assert_array_equal(a, b)
     best = again.load_best()
     assert best is not None and len(best) == len(model.get_weights())
+
+    # Killed while the next state is written in place (no rename to make it atomic):
+    # the state before it is read.
+    again.save(fresh, RunState(global_step=4))
+    again.flush()
+    (output / "latest.json").write_bytes(b"")
+    state = CheckpointStore(output).load_state()
+    assert state is not None and state.global_step == 2
+    again.close()
