@@ -362,8 +362,20 @@ class TrainingConfig:
     :param head_epochs: epochs training only the head first (two-phase
         fine-tuning); 0 skips that phase.
     :param optimizer: ``adamw``, ``adam`` or ``sgd``.
-    :param learning_rate: the peak learning rate.
-    :param weight_decay: decoupled weight decay (AdamW/SGD).
+    :param learning_rate: the peak learning rate (of the head, when the rates
+        are discriminative).
+    :param weight_decay: decoupled weight decay (AdamW/SGD):
+        ``var -= var * weight_decay * rate`` each step, on kernels and matrices
+        only (every variable of one dimension or fewer is left alone). 0.05 as
+        timm's AdamW recipes; fastai and PyTorch use 0.01.
+    :param backbone_lr_ratio: discriminative fine-tuning rates (fastai's
+        ``slice(lr * ratio, lr)``): with pretrained ``model.weights``, the first
+        half of the backbone trains at this share of the head's rate and the
+        second half at its square root; from random weights, or at 1, every
+        variable trains at the same rate. The head phase trains the head alone.
+    :param fine_tune_lr_factor: after a head phase (``head_epochs``), the main
+        phase's peak rate is ``learning_rate`` times this (fastai's
+        ``fine_tune`` halves it); 1 keeps it.
     :param schedule: ``one_cycle`` (the reference project's, with cyclical
         momentum), ``cosine`` (with warmup) or ``constant``.
     :param warmup_fraction: share of the steps spent warming up (cosine) or
@@ -372,7 +384,12 @@ class TrainingConfig:
     :param momentum_min: one-cycle momentum at the learning-rate peak.
     :param label_smoothing: smoothing of the one-hot targets.
     :param early_stopping_patience: epochs without improvement of the
-        validation loss before stopping (best weights restored); ``None`` never stops.
+        validation loss before stopping; ``None`` never stops. The weights of
+        the epoch with the lowest validation loss are restored at the end, and
+        the reported ``best_val_accuracy`` is that epoch's. Under ``one_cycle``
+        and ``cosine`` the run is never cut short (the low-rate tail of the
+        schedule is where the model settles): the patience then only decides
+        whether the best epoch's weights replace the last epoch's.
     :param steps_per_epoch: cap the steps of an epoch (quick runs); ``None`` = whole split.
     :param checkpoint_every_steps: also checkpoint every N optimizer steps, so a
         killed run loses at most N steps; 0 checkpoints at epoch ends only.
@@ -390,7 +407,9 @@ class TrainingConfig:
     head_epochs: int = _int_field(0, 0)
     optimizer: str = attrs.field(default="adamw", validator=_one_of(*OPTIMIZERS))
     learning_rate: float = _float_field(1e-3, 0.0, 10.0, low_open=True)
-    weight_decay: float = _float_field(1e-4, 0.0)
+    weight_decay: float = _float_field(0.05, 0.0)
+    backbone_lr_ratio: float = _float_field(0.01, 0.0, 1.0, low_open=True)
+    fine_tune_lr_factor: float = _float_field(0.5, 0.0, 1.0, low_open=True)
     schedule: str = attrs.field(default="one_cycle", validator=_one_of(*SCHEDULES))
     warmup_fraction: float = _float_field(0.3, 0.0, 1.0)
     momentum_max: float = _float_field(0.95, 0.0, 1.0)

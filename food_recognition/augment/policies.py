@@ -145,11 +145,15 @@ class AugmentPolicy(abc.ABC):
 class ReferencePolicy(AugmentPolicy):
     """The reference project's Keras ``ImageDataGenerator`` set.
 
-    Each image is squashed to a square (as ``flow_from_directory`` did), then
-    rotated by a uniform angle in ``[-rotation, rotation]`` degrees, zoomed by
-    independent factors in ``[1 - zoom, 1 + zoom]`` per axis, shifted by up to
+    Each image starts as the view evaluation sees (the central square of
+    :data:`CENTER_CROP_FRACTION` of the shorter side), then is rotated by a
+    uniform angle in ``[-rotation, rotation]`` degrees, zoomed by independent
+    factors in ``[1 - zoom, 1 + zoom]`` per axis, shifted by up to
     ``width_shift`` / ``height_shift`` of its size, and flipped left-right with
-    probability 1/2; areas outside the image take the nearest edge pixel.
+    probability 1/2; areas outside the image take the nearest edge pixel. With
+    ``squash`` it starts from the whole image squashed to a square, as the
+    reference's ``flow_from_directory`` did; evaluation centre-crops, so a
+    model then trains and is evaluated on differently shaped food.
 
     Zoom and shift only choose the window that is decoded; the rotation, the
     flip and any part of the window outside the image are one affine warp per
@@ -164,6 +168,8 @@ class ReferencePolicy(AugmentPolicy):
         ``reflect``, ``wrap`` or ``constant`` (black).
     :param interpolation: ``bilinear`` (as the reference) or ``nearest``, which
         on a CPU warps about four times faster (one gather of whole pixels).
+    :param squash: start from the whole image squashed (the reference's
+        geometry) instead of evaluation's centre square.
     """
 
     rotation: float = attrs.field(default=40.0, validator=_non_negative)
@@ -175,6 +181,7 @@ class ReferencePolicy(AugmentPolicy):
     interpolation: str = attrs.field(
         default="bilinear", validator=attrs.validators.in_(("bilinear", "nearest"))
     )
+    squash: bool = attrs.field(default=False, validator=_flag)
 
     name = "reference"
     num_params = 8
@@ -201,6 +208,7 @@ class ReferencePolicy(AugmentPolicy):
             shift_x=shift[0],
             shift_y=shift[1],
             flip=flip,
+            square=None if self.squash else CENTER_CROP_FRACTION,
         )
 
     def batch_transform(self) -> BatchTransform:
@@ -226,7 +234,7 @@ class ReferencePolicy(AugmentPolicy):
         return warp
 
     def device_split(self) -> tuple[AugmentPolicy, list[Any]]:
-        """The whole image squashed on the CPU; Keras's four layers on the device."""
+        """The starting view on the CPU; Keras's four layers on the device."""
         import keras
 
         fill = self.fill_mode
@@ -237,7 +245,7 @@ class ReferencePolicy(AugmentPolicy):
         ]
         if self.horizontal_flip:
             layers.append(keras.layers.RandomFlip("horizontal"))
-        return _WholeImage(), layers
+        return (_WholeImage() if self.squash else NoAugmentPolicy()), layers
 
 
 def reference_window(
@@ -250,13 +258,16 @@ def reference_window(
     shift_x: Any,
     shift_y: Any,
     flip: Any,
+    square: float | None = None,
 ) -> tuple[Any, Any]:
     """The decode box and warp of :class:`ReferencePolicy` for given random draws.
 
     The window is the part of the image the output shows before rotation: its
-    size is ``zoom`` times the image's, its centre shifted by ``shift`` times
-    the image's size. The box is the window clipped to the image (what is
-    decoded and resized to ``image_size``); the returned transform maps each
+    size is ``zoom`` times the base's, its centre shifted by ``shift`` times
+    the base's size. The base is the whole image (``square=None``) or its
+    central square of ``square`` of the shorter side (:func:`center_box`).
+    The box is the window clipped to the image (what is decoded and resized to
+    ``image_size``); the returned transform maps each
     output pixel to that resized box, rotating about the centre, flipping,
     and reaching outside the box where the window does.
 
@@ -268,6 +279,7 @@ def reference_window(
     :param shift_x: horizontal shift of the window centre, as a fraction of the width.
     :param shift_y: vertical shift, as a fraction of the height.
     :param flip: bool tensor, flip left-right.
+    :param square: the base's share of the shorter side; ``None``: the whole image.
     :returns: ``(box, transform)``: int32 ``[y, x, h, w]`` and the 8 float32
         coefficients ``ImageProjectiveTransformV3`` takes.
     """
@@ -276,10 +288,15 @@ def reference_window(
     height = tf.cast(image_shape[0], tf.float32)
     width = tf.cast(image_shape[1], tf.float32)
     size = float(image_size)
-    win_w = zoom_x * width
-    win_h = zoom_y * height
-    win_x = width * (0.5 + shift_x) - win_w / 2.0
-    win_y = height * (0.5 + shift_y) - win_h / 2.0
+    if square is None:
+        base_y, base_x, base_h, base_w = 0.0, 0.0, height, width
+    else:
+        base = tf.cast(center_box(image_shape, square), tf.float32)
+        base_y, base_x, base_h, base_w = base[0], base[1], base[2], base[3]
+    win_w = zoom_x * base_w
+    win_h = zoom_y * base_h
+    win_x = base_x + base_w * (0.5 + shift_x) - win_w / 2.0
+    win_y = base_y + base_h * (0.5 + shift_y) - win_h / 2.0
     # The decoded box: the window clipped to the image, whole pixels, never empty.
     box_x0 = tf.clip_by_value(tf.floor(win_x), 0.0, width - 1.0)
     box_y0 = tf.clip_by_value(tf.floor(win_y), 0.0, height - 1.0)
@@ -429,7 +446,7 @@ class DefaultPolicy(AugmentPolicy):
 
         if not (self.brightness or self.contrast or self.saturation):
             return flip_if(resize_uint8(crop, image_size), params[0] > 0.5)
-        resized = tf.image.resize(crop, [image_size, image_size], antialias=False)
+        resized = tf.image.resize(crop, [image_size, image_size], antialias=True)
         saturation = params[3] if self.saturation else None
         jittered = color_jitter(resized, params[1], params[2], saturation, round_offset=0.5)
         return flip_if(tf.cast(jittered, tf.uint8), params[0] > 0.5)
@@ -683,11 +700,12 @@ def food_recognition_register_augment_policies(register: Register[PolicySpec]) -
 
 
 def resize_uint8(image: Any, image_size: int) -> Any:
-    """Resize one uint8 image to ``image_size`` square (bilinear), back to uint8.
+    """Resize one uint8 image to ``image_size`` square (bilinear, antialiased), back to uint8.
 
-    The training pipeline's resize. Evaluation antialiases instead
-    (:func:`food_recognition.datasets.pipeline.eval_transform`), as photos
-    served may be far larger than the training images.
+    The training pipeline's resize: the same as evaluation's
+    (:func:`food_recognition.datasets.pipeline.eval_transform`), so a model
+    sees the same pixels in training and in service (without antialiasing, a
+    downscaled crop aliases in training only).
 
     :param image: uint8 ``[H, W, 3]``.
     :param image_size: the output side.
@@ -695,5 +713,5 @@ def resize_uint8(image: Any, image_size: int) -> Any:
     """
     import tensorflow as tf
 
-    resized = tf.image.resize(image, [image_size, image_size], antialias=False)
+    resized = tf.image.resize(image, [image_size, image_size], antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)

@@ -99,6 +99,11 @@ def train_dataset(
         split, seed=seed, deterministic=deterministic, shuffle=not cache
     )
     if cache:
+        if reads_files:
+            # A split lists its files class by class: cached in that order, a
+            # shuffle buffer smaller than the split would give batches of a few
+            # classes. One fixed shuffle of the (cheap) file list before the cache.
+            records = records.shuffle(len(split), seed=seed, reshuffle_each_iteration=False)
         records = _read(records, reads_files, deterministic).cache()
         reads_files = False
     if isinstance(split, TFRecordSource) or cache:
@@ -306,7 +311,9 @@ def _decode_crop(data: Any, choose: Callable[[Any], tuple[Any, Any]]) -> tuple[A
 
     def jpeg() -> tuple[Any, Any]:
         box, params = choose(tf.image.extract_jpeg_shape(data)[:2])
-        return tf.image.decode_and_crop_jpeg(data, box, channels=3), _or_empty(params)
+        # PIL (serving) decodes with the accurate integer DCT; so does this, pixel for pixel.
+        crop = tf.image.decode_and_crop_jpeg(data, box, channels=3, dct_method="INTEGER_ACCURATE")
+        return crop, _or_empty(params)
 
     def other() -> tuple[Any, Any]:
         image = tf.io.decode_image(data, channels=3, expand_animations=False)

@@ -87,6 +87,10 @@ def _convert_scheduled(
 tf.register_tensor_conversion_function(_ScheduledMomentum, _convert_scheduled)
 
 
+#: The optimizer attribute that holds the scheduled momentum's variable.
+_MOMENTUM_VARIABLE = "_food_recognition_momentum"
+
+
 class CyclicalMomentum(keras.callbacks.Callback):  # type: ignore[misc]
     """Set the optimizer's momentum (Adam's ``beta_1``, SGD's ``momentum``) each step.
 
@@ -121,10 +125,18 @@ class CyclicalMomentum(keras.callbacks.Callback):  # type: ignore[misc]
         optimizer = inner_optimizer(self.model.optimizer)
         self._attribute = "momentum" if hasattr(optimizer, "nesterov") else "beta_1"
         self._step = int(optimizer.iterations.numpy())
-        self._variable = tf.Variable(
-            self.momentum_at(self._step), trainable=False, dtype="float32", name="momentum"
-        )
-        setattr(optimizer, self._attribute, _ScheduledMomentum(self._variable))
+        # One variable per optimizer, kept across fit() calls: a second fit() (a
+        # resumed epoch's rest, then whole epochs) reuses the train step traced in
+        # the first, which reads the variable it was traced with.
+        variable = getattr(optimizer, _MOMENTUM_VARIABLE, None)
+        if variable is None:
+            variable = tf.Variable(
+                self.momentum_at(self._step), trainable=False, dtype="float32", name="momentum"
+            )
+            setattr(optimizer, _MOMENTUM_VARIABLE, variable)
+        variable.assign(self.momentum_at(self._step))
+        self._variable = variable
+        setattr(optimizer, self._attribute, _ScheduledMomentum(variable))
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         assert self._variable is not None
@@ -167,8 +179,8 @@ class RunStateCallback(keras.callbacks.Callback):  # type: ignore[misc]
     :param patience: early-stopping patience in epochs; ``None`` never stops.
     :param checkpoint_every_steps: also checkpoint every N optimizer steps (0: epoch ends only).
     :param tracker: the MLflow run.
-    :param patience_from_epoch: the phase epoch (0-based) from which epochs without
-        improvement count; before it the learning rate is still warming up.
+    :param may_stop: whether running out of patience stops the phase; when not
+        (an annealing schedule), the best epoch's weights are still kept.
     """
 
     def __init__(
@@ -181,10 +193,10 @@ class RunStateCallback(keras.callbacks.Callback):  # type: ignore[misc]
         patience: int | None,
         checkpoint_every_steps: int,
         tracker: Tracker,
-        patience_from_epoch: int = 0,
+        may_stop: bool = True,
     ) -> None:
         super().__init__()
-        self.patience_from_epoch = patience_from_epoch
+        self.may_stop = may_stop
         self.store = store
         self.state = state
         self.steps_per_epoch = steps_per_epoch
@@ -239,9 +251,9 @@ class RunStateCallback(keras.callbacks.Callback):  # type: ignore[misc]
             if self.patience is not None:
                 self.best_weights = model_weights(self.model)
                 self.store.save_best(self.best_weights)
-        elif epoch >= self.patience_from_epoch:
+        else:
             wait += 1
-        if self.patience is not None and wait >= self.patience:
+        if self.may_stop and self.patience is not None and wait >= self.patience:
             self.model.stop_training = True
             self.stopped_early = True
             _log.info("early stopping after epoch %d: best epoch %s", global_epoch + 1, best_epoch)

@@ -4,8 +4,16 @@ A checkpoint is a NumPy archive of the model's *and* the optimizer's
 variables (so the step counter, moments and EMA come back) plus a small JSON
 :class:`RunState`: the phase, the epoch in progress, how many of its steps are
 done, the per-epoch history and the early-stopping bookkeeping. The state file
-``latest.json`` is replaced atomically after the archive it names is on disk,
-so a run killed at any moment (SIGKILL included) leaves a consistent pair.
+``latest.json`` is written after the archive it names is complete in the
+output folder, so a run killed at any moment (SIGKILL included) leaves a
+consistent pair: the previous state names the previous archive, which is
+deleted only after the new state is written.
+
+The output folder of an Azure ML job is a read-write Blob mount, where a
+rename is not reliable (blobfuse copies and deletes) and a zip archive's
+seeks are slow. So an archive is written to a local scratch folder first and
+then copied to the output folder in one sequential write; nothing is renamed
+there. A restarted job resumes from the output folder's copy.
 
 The variables are copied to host memory in the training thread (a consistent
 snapshot between two steps) and written by one background thread, so training
@@ -15,6 +23,7 @@ own ``save_weights`` was several times slower for the same content.
 Layout of ``<output>/checkpoints/``::
 
     latest.json                 the RunState of the newest checkpoint
+    previous.json               the one before (read when latest.json is cut short)
     step-000000120.npz          model + optimizer variables at global step 120
     best.npz                    the best epoch's model weights (early stopping)
 """
@@ -25,6 +34,8 @@ import contextlib
 import io
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +47,8 @@ import numpy as np
 __all__ = ["CheckpointStore", "RunState"]
 
 STATE_FILE = "latest.json"
+#: The state before the newest, kept while ``latest.json`` is rewritten.
+PREVIOUS_STATE_FILE = "previous.json"
 BEST_FILE = "best.npz"
 PHASES = ("head", "main")
 
@@ -90,13 +103,29 @@ class CheckpointStore:
     :param directory: the folder (created on the first write).
     :param writable: ``False`` on non-chief workers of a cluster: they read the
         chief's checkpoints to resume and never write.
+    :param scratch: the local folder archives are written in before they are
+        copied to ``directory``; a temporary folder (removed by :meth:`close`)
+        when ``None``.
     """
 
-    def __init__(self, directory: Path, *, writable: bool = True) -> None:
+    def __init__(
+        self, directory: Path, *, writable: bool = True, scratch: Path | None = None
+    ) -> None:
         self.directory = Path(directory)
         self.writable = writable
+        self._scratch = scratch
+        self._own_scratch: Path | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
+
+    @property
+    def scratch(self) -> Path:
+        """The local folder archives are written in first (made on first use)."""
+        if self._scratch is None:
+            self._own_scratch = Path(tempfile.mkdtemp(prefix="food-recognition-checkpoint-"))
+            self._scratch = self._own_scratch
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        return self._scratch
 
     def load_state(self) -> RunState | None:
         """The newest saved state, or ``None`` when the run starts fresh."""
@@ -107,10 +136,17 @@ class CheckpointStore:
         try:
             return RunState.from_json(path.read_text(encoding="utf-8"))
         except ValueError as error:
+            # Killed while latest.json was rewritten in place (no rename on a Blob
+            # mount): the state before it is whole, and so is the archive it names.
+            previous = self.directory / PREVIOUS_STATE_FILE
+            if previous.is_file():
+                with contextlib.suppress(ValueError):
+                    return RunState.from_json(previous.read_text(encoding="utf-8"))
             raise ValueError(f"{path}: {error}; delete the folder to start over") from error
 
     def weights_path(self, state: RunState) -> Path | None:
-        """The weights file ``state`` names, if it exists."""
+        """The weights file ``state`` names, if it exists (after the pending writes)."""
+        self.flush()
         if state.weights is None:
             return None
         path = self.directory / state.weights
@@ -142,6 +178,8 @@ class CheckpointStore:
 
         :raises ValueError: the checkpoint does not fit this model or optimizer.
         """
+        # weights_path waits for the background writes: a restore right after a
+        # save finds the archive the save names.
         path = self.weights_path(state)
         if path is None:
             raise ValueError(f"{self.directory}: checkpoint {state.weights!r} is missing")
@@ -168,27 +206,36 @@ class CheckpointStore:
             future.result()
 
     def close(self) -> None:
-        """Flush and stop the writer thread."""
+        """Flush, stop the writer thread and remove the temporary scratch folder."""
         try:
             self.flush()
         finally:
             if self._executor is not None:
                 self._executor.shutdown()
                 self._executor = None
+            if self._own_scratch is not None:
+                shutil.rmtree(self._own_scratch, ignore_errors=True)
+                self._own_scratch = self._scratch = None
 
     def _write(self, name: str, arrays: dict[str, np.ndarray], state: RunState) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / name
-        partial = path.with_name(name + ".partial")
-        with partial.open("wb") as handle:
+        local = self.scratch / name
+        with local.open("wb") as handle:
             np.savez(handle, **arrays)  # type: ignore[arg-type]
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(path)
+        self._publish(local, name)
+        local.unlink(missing_ok=True)
         self._write_state(state)
         for old in self.directory.glob("step-*.npz"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+    def _publish(self, local: Path, name: str) -> None:
+        # One sequential copy into the output folder, no rename there; the state
+        # file that names it is written only after this returns.
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with local.open("rb") as source, (self.directory / name).open("wb") as target:
+            shutil.copyfileobj(source, target, 8 << 20)
+            target.flush()
+            os.fsync(target.fileno())
 
     def save_state(self, state: RunState) -> None:
         """Replace ``latest.json`` atomically (after the pending checkpoint writes)."""
@@ -199,16 +246,22 @@ class CheckpointStore:
 
     def _write_state(self, state: RunState) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.directory / STATE_FILE, state.to_json().encode("utf-8"))
+        latest = self.directory / STATE_FILE
+        if latest.is_file():
+            # Whole here: each write of latest.json finished before this one began.
+            _write_file(self.directory / PREVIOUS_STATE_FILE, latest.read_bytes())
+        _write_file(latest, state.to_json().encode("utf-8"))
 
     def save_best(self, weights: Sequence[np.ndarray]) -> None:
         """Keep the best epoch's weights (a NumPy archive: no pickle)."""
         if not self.writable:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, *weights)
-        _atomic_write(self.directory / BEST_FILE, buffer.getvalue())
+        local = self.scratch / BEST_FILE
+        local.write_bytes(buffer.getvalue())
+        self._publish(local, BEST_FILE)
+        local.unlink(missing_ok=True)
 
     def load_best(self) -> list[np.ndarray] | None:
         """The weights :meth:`save_best` kept, or ``None``."""
@@ -228,10 +281,9 @@ class CheckpointStore:
                 path.unlink()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as handle:
+def _write_file(path: Path, data: bytes) -> None:
+    # A small file in one write call (no rename: see the module docstring).
+    with path.open("wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-    partial.replace(path)

@@ -8,8 +8,12 @@
 2. reads the data set (:func:`food_recognition.datasets.load_dataset_from_config`)
    and makes the input pipelines, pixels in ``[0, 255]``, labels one-hot,
 3. builds the model (:func:`food_recognition.models.build`; the backbone's
-   preprocessing is its first layer),
+   preprocessing is its first layer) and, with ``augment.on_device``, trains it
+   behind the policy's Keras layers (:func:`food_recognition.augment.device_augmenter`;
+   the package holds the model alone),
 4. fits it, the head alone first when ``training.head_epochs`` asks for it,
+   then everything, the backbone at discriminative rates when it starts from
+   pretrained weights (:attr:`~food_recognition.config.TrainingConfig.backbone_lr_ratio`),
    checkpointing as it goes and resuming from ``DIR/checkpoints`` when it finds
    one there,
 5. evaluates it on the test split and writes the model package to ``DIR/package``,
@@ -40,7 +44,15 @@ from food_recognition.training.distribute import (
 )
 from food_recognition.training.tracking import Tracker, flatten_params, tracking_uri_for
 
-__all__ = ["PACKAGE_DIR", "TrainingData", "run_training", "train"]
+__all__ = [
+    "PACKAGE_DIR",
+    "PhaseRates",
+    "TrainingData",
+    "phase_rates",
+    "run_training",
+    "train",
+    "training_model",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -239,13 +251,22 @@ def run_training(
         with precision_policy(training):
             with strategy.scope():
                 model = build_model(run_config.model, len(data.classes))
+                trained = training_model(model, run_config)
             if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-                patch_multi_worker_build(model, strategy)
+                patch_multi_worker_build(trained, strategy)
             fitter = _Fitter(
-                run_config, data, model, strategy, store, tracker, progress_verbosity(), callbacks
+                run_config,
+                data,
+                trained,
+                strategy,
+                store,
+                tracker,
+                progress_verbosity(),
+                callbacks,
+                inner=model,
             )
             final_state = fitter.fit(state)
-        metrics = _final_metrics(model, data, final_state)
+        metrics = _final_metrics(trained, data, final_state, fitter.kept_epoch)
         _write_package(
             package_dir,
             model,
@@ -268,8 +289,36 @@ def run_training(
     return package_dir
 
 
+def training_model(model: Any, run_config: RunConfig) -> Any:
+    """The model that is fitted: ``model`` itself, or behind the device augmenter.
+
+    With ``augment.on_device`` the pipeline only crops
+    (:func:`~food_recognition.datasets.pipeline.train_dataset`); the rest of the
+    policy runs as Keras layers in front of the model, on the accelerator. The
+    two share their weights, and the layers are identity at inference, so the
+    package saves ``model`` alone.
+
+    :param model: a model from :func:`food_recognition.models.build`.
+    :param run_config: the run (its ``augment`` section).
+    :returns: the model to compile and fit.
+    """
+    if not run_config.augment.on_device:
+        return model
+    import keras
+
+    from food_recognition.augment import device_augmenter
+
+    inputs = keras.Input(model.input_shape[1:], dtype="float32", name="image")
+    augmented = device_augmenter(run_config.augment)(inputs)
+    return keras.Model(inputs, model(augmented), name=f"{model.name}_augmented")
+
+
 class _Fitter:
-    """Runs the phases of a fit, resuming from a run state."""
+    """Runs the phases of a fit, resuming from a run state.
+
+    ``model`` is what is compiled and fitted; ``inner`` the classifier inside
+    it (the same model unless the augmentation runs on the device).
+    """
 
     def __init__(
         self,
@@ -281,8 +330,13 @@ class _Fitter:
         tracker: Tracker,
         verbose: int,
         extra_callbacks: Sequence[Any] = (),
+        *,
+        inner: Any = None,
     ) -> None:
         self.extra_callbacks = list(extra_callbacks)
+        self.inner = model if inner is None else inner
+        #: The global epoch whose weights the model ends with (None: the last one).
+        self.kept_epoch: int | None = None
         self.config = run_config
         self.training = run_config.training
         self.data = data
@@ -337,11 +391,23 @@ class _Fitter:
                 # Not trainable also puts batch norm in inference mode (Keras 3), so the
                 # backbone's statistics stay put while only the head trains.
                 freeze_backbone(
-                    self.model, -1 if phase == "head" else self.config.model.frozen_layers
+                    self.inner, -1 if phase == "head" else self.config.model.frozen_layers
                 )
-            schedule = make_schedule(training, epochs * self.steps_per_epoch)
-            compile_model(self.model, training, schedule, len(self.data.classes))
+            rates = phase_rates(self.config, phase)
+            schedule = make_schedule(
+                attrs.evolve(training, learning_rate=rates.peak), epochs * self.steps_per_epoch
+            )
+            factors = self._backbone_factors(rates.backbone_ratio)
+            compile_model(self.model, training, schedule, len(self.data.classes), factors)
             self.model.optimizer.build(self.model.trainable_variables)
+
+    def _backbone_factors(self, ratio: float) -> dict[int, float]:
+        from food_recognition.models import backbone_of
+        from food_recognition.training.optimizers import discriminative_factors
+
+        if ratio == 1.0:
+            return {}
+        return discriminative_factors(backbone_of(self.inner).trainable_variables, ratio)
 
     def _fit_phase(
         self, phase: str, epochs: int, offset: int, state: RunState, resuming: bool
@@ -375,7 +441,9 @@ class _Fitter:
             patience=self.training.early_stopping_patience,
             checkpoint_every_steps=self.training.checkpoint_every_steps,
             tracker=self.tracker,
-            patience_from_epoch=self._patience_from_epoch(epochs),
+            # An annealing schedule is not cut short: its low-rate tail is where the
+            # model settles, and the rising part makes the validation loss jumpy.
+            may_stop=self.training.schedule == "constant",
         )
         callbacks: list[Any] = [run_state]
         if self.training.schedule == "one_cycle":
@@ -402,13 +470,6 @@ class _Fitter:
             self._segment(callbacks, run_state, done_epochs, epochs, self.steps_per_epoch, epochs)
         self._restore_best(run_state.state, run_state.best_weights_or_none())
         return run_state.state
-
-    def _patience_from_epoch(self, epochs: int) -> int:
-        # A rising learning rate makes the validation loss jumpy: stopping there would
-        # keep a model that never saw the annealing part of the schedule.
-        if self.training.schedule == "constant":
-            return 0
-        return math.ceil(self.training.warmup_fraction * epochs)
 
     def _segment(
         self,
@@ -439,19 +500,67 @@ class _Fitter:
             self.model.set_weights(run_state.live_weights)
 
     def _restore_best(self, state: RunState, best: list[Any] | None) -> None:
+        self.kept_epoch = None
         if self.training.early_stopping_patience is None or best is None:
             return
         if state.best_epoch is None or state.best_epoch == state.epoch - 1:
             return
         _log.info("restoring the weights of epoch %d (best validation loss)", state.best_epoch + 1)
         self.model.set_weights(best)
+        self.kept_epoch = state.best_epoch
 
 
-def _final_metrics(model: Any, data: TrainingData, state: RunState) -> dict[str, float]:
+@attrs.define(frozen=True)
+class PhaseRates:
+    """The learning rates of one phase of a run.
+
+    :param peak: the peak rate of the schedule (the head's).
+    :param backbone_ratio: the first half of the backbone's share of ``peak``
+        (the second half gets its square root); 1 for one rate everywhere.
+    """
+
+    peak: float
+    backbone_ratio: float
+
+
+def phase_rates(run_config: RunConfig, phase: str) -> PhaseRates:
+    """The rates a phase trains at (fastai's ``fine_tune``, in our config's terms).
+
+    The head phase trains the head alone at ``learning_rate``. The main phase
+    after a head phase peaks at ``learning_rate * fine_tune_lr_factor``; from
+    pretrained ``model.weights`` its backbone trains at ``backbone_lr_ratio``
+    of that (first half) and its square root (second half).
+
+    >>> from food_recognition.config import with_overrides
+    >>> fine_tune = {"model.weights": "imagenet", "training.head_epochs": 1}
+    >>> config = with_overrides(RunConfig(), fine_tune)
+    >>> phase_rates(config, "main")
+    PhaseRates(peak=0.0005, backbone_ratio=0.01)
+    >>> phase_rates(RunConfig(), "main")
+    PhaseRates(peak=0.001, backbone_ratio=1.0)
+
+    :param run_config: the run.
+    :param phase: ``"head"`` or ``"main"``.
+    :returns: the phase's rates.
+    """
+    training = run_config.training
+    if phase == "head":
+        return PhaseRates(training.learning_rate, 1.0)
+    factor = training.fine_tune_lr_factor if training.head_epochs else 1.0
+    pretrained = run_config.model.weights is not None
+    ratio = training.backbone_lr_ratio if pretrained else 1.0
+    return PhaseRates(training.learning_rate * factor, ratio)
+
+
+def _final_metrics(
+    model: Any, data: TrainingData, state: RunState, kept_epoch: int | None = None
+) -> dict[str, float]:
     metrics: dict[str, float] = {}
     val_accuracy = state.history.get("val_accuracy")
     if val_accuracy:
-        metrics["best_val_accuracy"] = max(val_accuracy)
+        # The accuracy of the weights the package holds, not the best of any epoch.
+        index = kept_epoch if kept_epoch is not None and kept_epoch < len(val_accuracy) else -1
+        metrics["best_val_accuracy"] = val_accuracy[index]
     if data.test is not None:
         results = model.evaluate(data.test, return_dict=True, verbose=0)
         for name in ("loss", "accuracy", "top5_accuracy"):

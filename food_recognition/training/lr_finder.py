@@ -3,15 +3,23 @@
 :func:`find_learning_rate` trains a fresh model of the run's config for a few
 hundred steps while the learning rate grows exponentially from ``min_lr`` to
 ``max_lr``, records the loss of every step, and stops once the loss diverges.
-The suggestion (:func:`suggest_learning_rate`) is the rate where the smoothed
-loss falls fastest, against ``log(lr)``. The loss-against-rate plot is saved as
-a PNG. The model is thrown away; only the curve is kept.
+It reports fastai's three rules side by side (:func:`suggest_learning_rates`),
+all read from the smoothed loss *before* its minimum (past it the loss is
+already climbing, and a noisy dip there is no advice):
+
+- ``valley`` (fastai's default, the suggestion): a point a half of the way
+  down the longest stretch where the loss keeps falling;
+- ``steep``: the steepest descent against ``log(lr)``;
+- ``minimum``: the rate of the lowest loss, divided by 10.
+
+The loss-against-rate plot, with the three marked, is saved as a PNG. The
+model is thrown away; only the curve is kept.
 
 >>> import math
 >>> lrs = [10 ** (-6 + 5 * i / 99) for i in range(100)]
 >>> losses = [2.0 - math.tanh(math.log10(lr) + 3) for lr in lrs]
 >>> smoothed, suggested = suggest_learning_rate(lrs, losses, beta=0.0)
->>> 5e-4 < suggested < 2e-3
+>>> 1e-4 < suggested < 2e-3
 True
 """
 
@@ -28,7 +36,14 @@ import keras
 
 from food_recognition.config import RunConfig
 
-__all__ = ["LRFinderResult", "find_learning_rate", "plot_lr_finder", "suggest_learning_rate"]
+__all__ = [
+    "LRFinderResult",
+    "LRSuggestions",
+    "find_learning_rate",
+    "plot_lr_finder",
+    "suggest_learning_rate",
+    "suggest_learning_rates",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -38,14 +53,29 @@ def _floats(values: Sequence[float]) -> tuple[float, ...]:
 
 
 @attrs.define(frozen=True)
+class LRSuggestions:
+    """fastai's three learning-rate rules on one sweep.
+
+    :param valley: halfway down the longest falling stretch (the suggestion).
+    :param steep: the steepest descent before the minimum.
+    :param minimum: the rate of the lowest smoothed loss, divided by 10.
+    """
+
+    valley: float
+    steep: float
+    minimum: float
+
+
+@attrs.define(frozen=True)
 class LRFinderResult:
     """The sweep's curve and the suggested learning rate.
 
     :param learning_rates: the rate of each recorded step.
     :param losses: the training loss of each step.
     :param smoothed: the losses smoothed (bias-corrected exponential average).
-    :param suggested: the rate at the steepest descent of the smoothed loss.
+    :param suggested: the suggestion: ``suggestions.valley``.
     :param plot: the PNG of loss against rate, if one was written.
+    :param suggestions: the three rules' rates.
     """
 
     learning_rates: tuple[float, ...] = attrs.field(converter=_floats)
@@ -53,20 +83,40 @@ class LRFinderResult:
     smoothed: tuple[float, ...] = attrs.field(converter=_floats)
     suggested: float
     plot: Path | None = None
+    suggestions: LRSuggestions | None = None
 
 
 def suggest_learning_rate(
     learning_rates: Sequence[float], losses: Sequence[float], *, beta: float = 0.9
 ) -> tuple[list[float], float]:
-    """Smooth the losses and pick the rate where they fall fastest.
+    """Smooth the losses and suggest a rate: fastai's ``valley``.
 
-    Points after the smoothed loss passes four times its minimum (divergence)
-    are ignored; so is the first tenth of the sweep, whose slope is noise.
+    See :func:`suggest_learning_rates` for the rules.
 
     :param learning_rates: the rate of each step, increasing.
     :param losses: the loss of each step.
     :param beta: the exponential smoothing factor (0 = no smoothing).
     :returns: ``(smoothed losses, suggested rate)``.
+    :raises ValueError: fewer than 3 points, or lists of different lengths.
+    """
+    smoothed, suggestions = suggest_learning_rates(learning_rates, losses, beta=beta)
+    return smoothed, suggestions.valley
+
+
+def suggest_learning_rates(
+    learning_rates: Sequence[float], losses: Sequence[float], *, beta: float = 0.9
+) -> tuple[list[float], LRSuggestions]:
+    """Smooth the losses and apply fastai's ``valley``, ``steep`` and ``minimum`` rules.
+
+    Each looks only at the points up to the smoothed loss's minimum (and before
+    it turns non-finite): after it the loss is climbing, and the old rule of
+    searching up to four times the minimum picked noisy dips there (0.1 where
+    the loss was rising, in a sweep whose good rates were near 1e-3).
+
+    :param learning_rates: the rate of each step, increasing.
+    :param losses: the loss of each step.
+    :param beta: the exponential smoothing factor (0 = no smoothing).
+    :returns: ``(smoothed losses, suggestions)``.
     :raises ValueError: fewer than 3 points, or lists of different lengths.
     """
     if len(learning_rates) != len(losses):
@@ -78,21 +128,44 @@ def suggest_learning_rate(
     for index, loss in enumerate(losses, start=1):
         average = beta * average + (1 - beta) * loss
         smoothed.append(average / (1 - beta**index))
-    best = math.inf
-    end = len(smoothed)
+    finite = len(smoothed)
     for index, value in enumerate(smoothed):
-        if not math.isfinite(value) or (value > 4 * best and index > 0):
-            end = index
+        if not math.isfinite(value):
+            finite = index
             break
-        best = min(best, value)
-    start = min(len(smoothed) // 10, max(0, end - 3))
-    logs = [math.log10(lr) for lr in learning_rates]
+    finite = max(finite, 1)
+    lowest = min(range(finite), key=smoothed.__getitem__)
+    end = max(lowest + 1, min(3, finite))  # points [0, end): up to the minimum
+    curve = smoothed[:end]
+    rates = [float(rate) for rate in learning_rates[:end]]
+    minimum = rates[lowest] / 10.0
+    # steep: the steepest fall against log(lr), the noisy first tenth skipped.
+    logs = [math.log10(rate) for rate in rates]
+    start = min(len(smoothed) // 10, max(0, end - 2))
+    first = max(1, start)
     slopes = [
-        (smoothed[i + 1] - smoothed[i - 1]) / (logs[i + 1] - logs[i - 1] or 1e-12)
-        for i in range(max(1, start), max(2, end - 1))
+        (curve[i] - curve[i - 1]) / ((logs[i] - logs[i - 1]) or 1e-12) for i in range(first, end)
     ]
-    steepest = max(1, start) + min(range(len(slopes)), key=slopes.__getitem__)
-    return smoothed, float(learning_rates[steepest])
+    steep = rates[first + min(range(len(slopes)), key=slopes.__getitem__)] if slopes else rates[0]
+    return smoothed, LRSuggestions(valley=_valley(rates, curve), steep=steep, minimum=minimum)
+
+
+def _valley(rates: Sequence[float], losses: Sequence[float]) -> float:
+    # fastai's valley: the longest decreasing subsequence of the loss, and the
+    # point half-way along it (int(third) + int(third / 2) from its start).
+    n = len(losses)
+    longest = [1] * n
+    max_start = max_end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and longest[i] < longest[j] + 1:
+                longest[i] = longest[j] + 1
+            if longest[max_end] < longest[i]:
+                max_end = i
+                max_start = max_end - longest[max_end]
+    sections = (max_end - max_start) / 3
+    index = min(n - 1, max_start + int(sections) + int(sections / 2))
+    return float(rates[index])
 
 
 def find_learning_rate(
@@ -160,14 +233,26 @@ def find_learning_rate(
         raise ValueError(
             f"the loss diverged after {len(recorder.losses)} steps; lower max_lr={max_lr}"
         )
-    smoothed, suggested = suggest_learning_rate(recorder.rates, recorder.losses)
+    smoothed, suggestions = suggest_learning_rates(recorder.rates, recorder.losses)
     plot = None
     if output_dir is not None:
         plot = plot_lr_finder(
-            recorder.rates, recorder.losses, smoothed, suggested, Path(output_dir) / "lr_finder.png"
+            recorder.rates,
+            recorder.losses,
+            smoothed,
+            suggestions.valley,
+            Path(output_dir) / "lr_finder.png",
+            suggestions=suggestions,
         )
-    _log.info("learning-rate finder: suggested %.3g", suggested)
-    return LRFinderResult(recorder.rates, recorder.losses, smoothed, suggested, plot)
+    _log.info(
+        "learning-rate finder: valley %.3g (suggested), steep %.3g, minimum/10 %.3g",
+        suggestions.valley,
+        suggestions.steep,
+        suggestions.minimum,
+    )
+    return LRFinderResult(
+        recorder.rates, recorder.losses, smoothed, suggestions.valley, plot, suggestions
+    )
 
 
 def plot_lr_finder(
@@ -176,9 +261,17 @@ def plot_lr_finder(
     smoothed: Sequence[float],
     suggested: float,
     path: Path,
+    *,
+    suggestions: LRSuggestions | None = None,
 ) -> Path:
-    """Plot loss against learning rate (log axis) with the suggestion marked.
+    """Plot loss against learning rate (log axis) with the suggestions marked.
 
+    :param learning_rates: the rate of each step.
+    :param losses: the loss of each step.
+    :param smoothed: the smoothed losses.
+    :param suggested: the suggested rate.
+    :param path: the PNG to write.
+    :param suggestions: fastai's three rules, marked beside the suggestion.
     :returns: the PNG written.
     """
     import matplotlib
@@ -191,6 +284,12 @@ def plot_lr_finder(
     axes.plot(learning_rates, losses, color="0.75", linewidth=1, label="loss per step")
     axes.plot(learning_rates, smoothed, color="C0", linewidth=2, label="smoothed")
     axes.axvline(suggested, color="C3", linestyle="--", label=f"suggested {suggested:.2g}")
+    if suggestions is not None:
+        for value, name, colour in (
+            (suggestions.steep, "steep", "C1"),
+            (suggestions.minimum, "minimum / 10", "C2"),
+        ):
+            axes.axvline(value, color=colour, linestyle=":", label=f"{name} {value:.2g}")
     axes.set_xscale("log")
     finite = [v for v in smoothed if math.isfinite(v)]
     if finite:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from food_recognition.config import TrainingConfig
@@ -33,50 +33,43 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: Variables whose names contain these get no weight decay (biases, norms).
-NO_DECAY = ("bias", "beta", "gamma")
 
-
-def make_optimizer(config: TrainingConfig, learning_rate: Any) -> Any:
-    """The optimizer ``config.optimizer`` names.
+def make_optimizer(
+    config: TrainingConfig, learning_rate: Any, lr_factors: Mapping[int, float] | None = None
+) -> Any:
+    """The optimizer ``config.optimizer`` names (:mod:`~food_recognition.training.optimizers`).
 
     One-cycle starts the momentum at ``momentum_max`` (the callback moves it);
-    SGD is Nesterov with ``momentum_max``; biases and normalization parameters
-    are excluded from weight decay.
+    SGD is Nesterov with ``momentum_max``. Weight decay (AdamW, SGD) is
+    decoupled and skips every variable of one dimension or fewer (biases,
+    normalization, layer scales); the EMA, when on, warms up.
 
     :param config: the training config.
     :param learning_rate: a float or a learning-rate schedule.
+    :param lr_factors: ``id(variable) -> factor`` of the learning rate
+        (discriminative fine-tuning rates); every variable at 1 when ``None``.
     :returns: a Keras optimizer (EMA on when ``config.ema``).
     """
-    import keras
+    from food_recognition.training.optimizers import RecipeAdam, RecipeAdamW, RecipeSGD
 
     common: dict[str, Any] = {
         "learning_rate": learning_rate,
         "use_ema": config.ema,
         "ema_momentum": config.ema_momentum,
+        "lr_factors": lr_factors,
     }
     one_cycle = config.schedule == "one_cycle"
-    optimizer: Any
     if config.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(
+        return RecipeSGD(
             momentum=config.momentum_max,
             nesterov=True,
             weight_decay=config.weight_decay or None,
             **common,
         )
-    elif config.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(
-            beta_1=config.momentum_max if one_cycle else 0.9, **common
-        )
-    else:
-        optimizer = keras.optimizers.AdamW(
-            beta_1=config.momentum_max if one_cycle else 0.9,
-            weight_decay=config.weight_decay,
-            **common,
-        )
-    if config.optimizer != "adam" and config.weight_decay:
-        optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
-    return optimizer
+    beta_1 = config.momentum_max if one_cycle else 0.9
+    if config.optimizer == "adam":
+        return RecipeAdam(beta_1=beta_1, **common)
+    return RecipeAdamW(beta_1=beta_1, weight_decay=config.weight_decay, **common)
 
 
 def make_loss(config: TrainingConfig) -> Any:
@@ -96,16 +89,23 @@ def make_metrics(num_classes: int) -> list[Any]:
     ]
 
 
-def compile_model(model: Any, config: TrainingConfig, learning_rate: Any, num_classes: int) -> None:
+def compile_model(
+    model: Any,
+    config: TrainingConfig,
+    learning_rate: Any,
+    num_classes: int,
+    lr_factors: Mapping[int, float] | None = None,
+) -> None:
     """Compile ``model`` with the recipe's optimizer, loss and metrics.
 
     :param model: the Keras model (built under the strategy's scope).
     :param config: the training config.
     :param learning_rate: a float or a schedule.
     :param num_classes: classes of the output (for top-k).
+    :param lr_factors: per-variable learning-rate factors (see :func:`make_optimizer`).
     """
     model.compile(
-        optimizer=make_optimizer(config, learning_rate),
+        optimizer=make_optimizer(config, learning_rate, lr_factors),
         loss=make_loss(config),
         metrics=make_metrics(num_classes),
         jit_compile=use_xla(config),

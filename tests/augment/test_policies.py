@@ -28,6 +28,7 @@ from food_recognition.augment.policies import (
     reference_window,
 )
 from food_recognition.config import AugmentConfig
+from food_recognition.datasets.pipeline import eval_transform
 from food_recognition.plugins import hookimpl
 from food_recognition.plugins.manager import PluginManager
 from food_recognition.plugins.registry import PolicySpec, UnknownNameError
@@ -299,10 +300,14 @@ def test_device_augmenter_uses_keras_layers(name: str, layer_names: list[str]) -
 
 
 def test_device_split_leaves_only_the_crop_on_the_cpu() -> None:
-    cpu, _ = get_policy(AugmentConfig(policy="reference")).device_split()
+    cpu, _ = get_policy(AugmentConfig(policy="reference", options={"squash": True})).device_split()
     images = photo_like()
     out = augment_images(cpu, images, 64).numpy()
     np.testing.assert_array_equal(out, images.astype(np.float32))  # whole image, no warp
+    cpu, _ = get_policy(AugmentConfig(policy="reference")).device_split()
+    out = augment_images(cpu, images, 64).numpy()
+    expected = np.stack([eval_transform(image, 64).numpy() for image in images])
+    np.testing.assert_array_equal(out, expected)  # evaluation's view, no warp
     cpu, _ = DefaultPolicy().device_split()
     assert isinstance(cpu, AugmentPolicy) and not cpu.horizontal_flip  # type: ignore[attr-defined]
 
@@ -316,3 +321,18 @@ def test_importing_the_plugin_modules_does_not_import_tensorflow() -> None:
         "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_reference_training_starts_from_the_evaluation_view() -> None:
+    """With nothing drawn, the reference policy shows what evaluation shows (not a squash)."""
+    image = photo_like(batch=1, size=64)[0][:, :48]  # a 64 x 48 photo
+    still = ReferencePolicy(
+        rotation=0, zoom=0, width_shift=0, height_shift=0, horizontal_flip=False
+    )
+    out = augment_images(still, image[None], 32).numpy()[0]
+    expected = eval_transform(image, 32).numpy()
+    assert np.abs(out - expected).max() <= 1.0
+    squashed = ReferencePolicy(
+        rotation=0, zoom=0, width_shift=0, height_shift=0, horizontal_flip=False, squash=True
+    )
+    assert np.abs(augment_images(squashed, image[None], 32).numpy()[0] - expected).mean() > 5

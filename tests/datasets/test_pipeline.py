@@ -11,7 +11,7 @@ from PIL import Image
 
 from food_recognition.augment import PolicyOptionError, device_augmenter
 from food_recognition.config import AugmentConfig
-from food_recognition.datasets.images import check_image_file
+from food_recognition.datasets.images import check_image_file, load_image_bytes
 from food_recognition.datasets.pipeline import (
     eval_dataset,
     eval_transform,
@@ -107,8 +107,21 @@ def test_eval_follows_the_split_order_and_uses_eval_transform(split: Split) -> N
     images, labels = collect(eval_dataset(split, image_size=SIZE, batch_size=5))
     assert list(labels.argmax(1)) == list(split.labels)
     for index in (0, 7, 11):
-        decoded = tf.io.decode_jpeg(Path(split.paths[index]).read_bytes(), channels=3)
+        # Decoded as serving decodes (PIL), pixel for pixel.
+        decoded = load_image_bytes(Path(split.paths[index]).read_bytes())
         np.testing.assert_array_equal(images[index], eval_transform(decoded, SIZE).numpy())
+
+
+def test_training_without_augmentation_sees_the_evaluation_pixels(split: Split) -> None:
+    # The same decode, crop and antialiased resize: a model trained on these
+    # images is served exactly these pixels.
+    train = train_dataset(
+        split, image_size=SIZE, batch_size=12, augment=AugmentConfig(policy="none")
+    )
+    trained, _ = collect(train)
+    evaluated, _ = collect(eval_dataset(split, image_size=SIZE, batch_size=12))
+    key = lambda images: sorted(images.reshape(len(images), -1).tolist())  # noqa: E731
+    assert key(trained) == key(evaluated)
 
 
 def test_eval_is_the_same_every_time_and_cache_keeps_it(split: Split) -> None:
@@ -238,3 +251,27 @@ def test_an_image_only_a_full_decode_rejects_is_skipped_in_training(
     assert len(collect(skipping)[0]) == 12
     [(path, reason)] = find_undecodable(with_bad.paths)
     assert path == str(bad) and "JPEG" in reason
+
+
+def test_cached_training_batches_mix_the_classes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A split listed class by class, and a shuffle buffer far smaller than it
+    # (Food-101: 75,750 images, 8,192 in the buffer).
+    import food_recognition.datasets.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "SHUFFLE_BUFFER", 2)
+    root = make_class_folders(tmp_path / "tree", CLASSES, 8, 1, size=(24, 24))
+    split = split_of(root)
+    assert list(split.labels) == sorted(split.labels)
+    dataset = train_dataset(
+        split,
+        image_size=SIZE,
+        batch_size=8,
+        augment=AugmentConfig(policy="none"),
+        cache=True,
+        deterministic=True,
+    )
+    for _ in range(2):  # the cached pass too
+        first_batch = next(iter(dataset))[1].numpy().argmax(1)
+        assert len(set(first_batch.tolist())) == len(CLASSES), first_batch

@@ -28,7 +28,7 @@ from food_recognition.training.recipe import (
 )
 def test_optimizers(name: str, kind: type) -> None:
     optimizer = make_optimizer(TrainingConfig(optimizer=name, ema=True, ema_momentum=0.9), 0.1)
-    assert type(optimizer) is kind
+    assert isinstance(optimizer, kind)  # the recipe's subclass (training.optimizers)
     assert optimizer.use_ema and optimizer.ema_momentum == 0.9
 
 
