@@ -366,18 +366,32 @@ class DeploymentSpec:
         return result
 
     def scoring_environment(self) -> dict[str, str]:
-        """The variables the scoring script and the inference server read."""
+        """The variables the scoring script and the inference server read.
+
+        Threaded workers (the same settings ``food-recognition serve`` uses, see
+        :func:`~food_recognition.serving.server.worker_environment`), with at least
+        as many threads per worker as the endpoint may send it requests, and body
+        and blob deadlines inside the endpoint's request timeout.
+        """
         from food_recognition.serving.scoring import (
+            DEFAULT_BLOB_TIMEOUT_S,
+            DEFAULT_READ_TIMEOUT_S,
             ENV_BLOB_ACCOUNT_URL,
             ENV_BLOB_CONTAINERS,
+            ENV_BLOB_TIMEOUT_S,
             ENV_MAX_BYTES,
             ENV_MAX_PIXELS,
+            ENV_READ_TIMEOUT_S,
         )
+        from food_recognition.serving.server import DEFAULT_THREADS, worker_environment
 
+        request_s = self.request_timeout_ms / 1000
         env = {
             "WORKER_COUNT": str(self.workers),
             # The server's own timeout a little under the endpoint's, so it answers first.
             "SCORING_TIMEOUT_MS": str(max(1000, self.request_timeout_ms - 500)),
+            ENV_READ_TIMEOUT_S: f"{min(DEFAULT_READ_TIMEOUT_S, max(1.0, request_s - 1)):g}",
+            ENV_BLOB_TIMEOUT_S: f"{min(DEFAULT_BLOB_TIMEOUT_S, max(1.0, request_s / 2)):g}",
         }
         if self.blob_account_url:
             env[ENV_BLOB_ACCOUNT_URL] = self.blob_account_url
@@ -387,6 +401,9 @@ class DeploymentSpec:
         if self.max_pixels is not None:
             env[ENV_MAX_PIXELS] = str(self.max_pixels)
         env.update(self.environment_variables)
+        # Health probes need a thread too, beyond the requests the endpoint sends at once.
+        per_worker = -(-self.max_concurrent_requests // self.workers) + 1
+        env.update(worker_environment(max(DEFAULT_THREADS, per_worker), self.environment_variables))
         return env
 
 

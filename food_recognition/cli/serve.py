@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from food_recognition.cli import CLIError
+from food_recognition.serving.server import DEFAULT_THREADS
 
 __all__ = ["register"]
 
@@ -38,7 +39,28 @@ def register(subparsers: Any) -> None:
         "--workers", type=int, default=1, help="worker processes, each with its own model"
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"threads per worker: requests in flight at once (default: {DEFAULT_THREADS})",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=60.0, help="seconds one request may take (default: 60)"
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        help="seconds the request body may take to arrive, then 408 (default: 30)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="most images scored in one forward pass; 1 turns micro-batching off (default: 16)",
+    )
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        help="longest a request waits for others to share its forward pass (default: 5)",
     )
     parser.add_argument("--max-bytes", type=int, help="largest image in bytes")
     parser.add_argument("--max-pixels", type=int, help="largest image in pixels")
@@ -68,11 +90,13 @@ def register(subparsers: Any) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Start the server, wait until the model is loaded, then serve until interrupted."""
+    from food_recognition.serving.batching import ENV_BATCH_SIZE, ENV_BATCH_WAIT_MS
     from food_recognition.serving.scoring import (
         ENV_BLOB_ACCOUNT_URL,
         ENV_BLOB_CONTAINERS,
         ENV_MAX_BYTES,
         ENV_MAX_PIXELS,
+        ENV_READ_TIMEOUT_S,
         ModelDirError,
         find_package_dir,
     )
@@ -86,12 +110,23 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CLIError(f"--port {args.port} is not a TCP port (1 to 65535)")
     if args.workers < 1:
         raise CLIError("--workers must be at least 1")
+    if args.threads < 1:
+        raise CLIError("--threads must be at least 1")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError("--batch-size must be at least 1 (1 turns micro-batching off)")
+    if args.batch_wait_ms is not None and not 0 <= args.batch_wait_ms <= 1000:
+        raise CLIError("--batch-wait-ms must be 0 to 1000")
+    if args.read_timeout is not None and not 0 < args.read_timeout < 3600:
+        raise CLIError("--read-timeout must be more than 0 and under 3600 seconds")
     env: dict[str, str] = {}
     for value, name in (
         (args.max_bytes, ENV_MAX_BYTES),
         (args.max_pixels, ENV_MAX_PIXELS),
         (args.blob_account_url, ENV_BLOB_ACCOUNT_URL),
         (args.blob_containers, ENV_BLOB_CONTAINERS),
+        (args.read_timeout, ENV_READ_TIMEOUT_S),
+        (args.batch_size, ENV_BATCH_SIZE),
+        (args.batch_wait_ms, ENV_BATCH_WAIT_MS),
     ):
         if value is not None:
             env[name] = str(value)
@@ -100,6 +135,7 @@ def run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         host=args.host,
         workers=args.workers,
+        threads=args.threads,
         env=env,
         timeout_s=args.timeout,
         echo=True,

@@ -18,6 +18,12 @@ Options come as JSON fields or query parameters: ``top_k``, ``tta`` (a TTA
 policy name, ``none`` for a single view), ``tta_threshold`` (adaptive TTA) and
 ``all_probabilities``. Every problem with a request is a :class:`RequestError`
 carrying a 4xx status and a message that names the problem.
+
+The parser bounds what it reads before Python's own limits are reached: JSON
+nested deeper than :data:`MAX_JSON_DEPTH` is refused before it is parsed (a
+2 KB body of brackets would otherwise raise ``RecursionError``), and numbers
+with more than :data:`MAX_NUMBER_DIGITS` digits are refused as they are read
+(Python refuses to convert integers of more than 4,300 digits).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import json
 import logging
 import math
 import os
+import re
+import reprlib
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -37,17 +45,26 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from food_recognition.serving.batching import BatchSettings, MicroBatcher
+
 if TYPE_CHECKING:
     from food_recognition.config import TTAConfig
     from food_recognition.package import ModelPackage
 
 __all__ = [
+    "DEFAULT_BLOB_TIMEOUT_S",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_READ_TIMEOUT_S",
     "ENV_BLOB_ACCOUNT_URL",
     "ENV_BLOB_CONNECTION_STRING",
     "ENV_BLOB_CONTAINERS",
+    "ENV_BLOB_TIMEOUT_S",
     "ENV_MAX_BYTES",
     "ENV_MAX_PIXELS",
+    "ENV_READ_TIMEOUT_S",
+    "MAX_BLOB_NAME",
+    "MAX_JSON_DEPTH",
+    "MAX_NUMBER_DIGITS",
     "OPTION_NAMES",
     "BlobReader",
     "BlobRef",
@@ -75,6 +92,22 @@ ENV_BLOB_ACCOUNT_URL = "FOOD_RECOGNITION_BLOB_ACCOUNT_URL"
 ENV_BLOB_CONTAINERS = "FOOD_RECOGNITION_BLOB_CONTAINERS"
 #: Environment variable: a connection string used instead of the managed identity (Azurite, tests).
 ENV_BLOB_CONNECTION_STRING = "FOOD_RECOGNITION_BLOB_CONNECTION_STRING"
+#: Environment variable: seconds the whole request body may take to arrive (then 408).
+ENV_READ_TIMEOUT_S = "FOOD_RECOGNITION_READ_TIMEOUT_S"
+#: Environment variable: seconds a blob read may take, connecting included (then 502/504).
+ENV_BLOB_TIMEOUT_S = "FOOD_RECOGNITION_BLOB_TIMEOUT_S"
+#: Default body deadline: an 8 MiB image over a 4 Mbit/s uplink, with room to spare.
+DEFAULT_READ_TIMEOUT_S = 30.0
+#: Default blob deadline: a healthy storage account answers in milliseconds.
+DEFAULT_BLOB_TIMEOUT_S = 10.0
+#: Deepest JSON a request may send; a valid one is two levels deep (``{"blob": {...}}``).
+MAX_JSON_DEPTH = 8
+#: Most digits a number in a request may have (option values are small numbers).
+MAX_NUMBER_DIGITS = 32
+#: Longest blob name Azure Storage accepts: "A blob name must be at least one character
+#: long and cannot be more than 1,024 characters long"
+#: (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata#blob-names).
+MAX_BLOB_NAME = 1024
 
 #: Options a request may set, as JSON fields or query parameters.
 OPTION_NAMES = ("top_k", "tta", "tta_threshold", "all_probabilities")
@@ -107,12 +140,16 @@ class Limits:
     :param max_pixels: largest image in pixels, checked from the header before decoding.
     :param blob_containers: the containers a ``blob`` request may name.
     :param blob_account_url: the storage account ``blob`` requests read from.
+    :param read_timeout_s: the longest the request body may take to arrive.
+    :param blob_timeout_s: the longest a blob read may take.
     """
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = attrs.field(factory=lambda: _default_max_pixels())
     blob_containers: tuple[str, ...] = ()
     blob_account_url: str | None = None
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
+    blob_timeout_s: float = DEFAULT_BLOB_TIMEOUT_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
@@ -131,6 +168,8 @@ class Limits:
             max_pixels=_positive_int_env(env, ENV_MAX_PIXELS, _default_max_pixels()),
             blob_containers=containers,
             blob_account_url=env.get(ENV_BLOB_ACCOUNT_URL) or None,
+            read_timeout_s=_positive_float_env(env, ENV_READ_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S),
+            blob_timeout_s=_positive_float_env(env, ENV_BLOB_TIMEOUT_S, DEFAULT_BLOB_TIMEOUT_S),
         )
 
     @property
@@ -223,17 +262,29 @@ class Scorer:
     :param blob_reader: reads an allowed blob; ``None`` refuses blob requests.
     :param predict_fn: maps float32 images ``[N, S, S, 3]`` in [0, 255] to
         probabilities; by default a compiled call of the package's model.
+    :param batching: how concurrent requests share forward passes; ``None``
+        calls ``predict_fn`` once per request.
     """
 
     package: ModelPackage
     limits: Limits = attrs.field(factory=Limits)
     blob_reader: BlobReader | None = None
     predict_fn: Callable[[np.ndarray], np.ndarray] | None = None
+    batching: BatchSettings | None = None
     _transform: Callable[[np.ndarray], np.ndarray] | None = attrs.field(default=None, init=False)
+    _batcher: MicroBatcher | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.predict_fn is None:
             self.predict_fn = compiled_predict_fn(self.package.model, self.package.input_size)
+        if self.batching is not None and self.batching.enabled:
+            self._batcher = MicroBatcher(self.predict_fn, self.batching)
+            self.predict_fn = self._batcher
+
+    @property
+    def batcher(self) -> MicroBatcher | None:
+        """The micro-batcher in front of the model, if batching is on."""
+        return self._batcher
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         """The model's input for one decoded image: ``eval_transform``, traced once.
@@ -256,6 +307,7 @@ class Scorer:
 
         buffer = io.BytesIO()
         Image.new("RGB", (48, 40), (128, 96, 64)).save(buffer, "JPEG")
+        self.prepare(np.zeros((8, 8, 3), np.uint8))  # traces the transform before threads share it
         self.score(buffer.getvalue(), ScoreOptions(top_k=1, tta=_identity_tta()))
 
     def handle(
@@ -283,7 +335,11 @@ class Scorer:
         else:
             assert request.image is not None
             data = request.image
-        return self.score(data, options, started=start)
+        if self._batcher is None:
+            return self.score(data, options, started=start)
+        # From here the request is on its way to the model: a forming batch may wait for it.
+        with self._batcher.arriving():
+            return self.score(data, options, started=start)
 
     def check_options(self, raw: Mapping[str, Any]) -> ScoreOptions:
         """Check the options of a request (JSON values or query strings).
@@ -371,7 +427,7 @@ class Scorer:
         base = self.package.config.tta
         if policy is not None:
             if not isinstance(policy, str) or not policy:
-                raise RequestError(f"tta={policy!r} must be a TTA policy name (or 'none')")
+                raise RequestError(f"tta={_show(policy)} must be a TTA policy name (or 'none')")
             name = "identity" if policy.lower() in _NO_TTA else policy
             _check_tta_policy(name)
             base = base if name == base.policy else TTAConfig(policy=name, merge=base.merge)
@@ -498,13 +554,23 @@ def compiled_predict_fn(model: Any, input_size: int) -> Callable[[np.ndarray], n
 
 
 def _parse_json(body: bytes, options: dict[str, Any], limits: Limits) -> ScoreRequest:
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise RequestError(
+            f"the JSON body is nested {depth} levels deep, over the limit of {MAX_JSON_DEPTH}; "
+            'send one object like {"image": "<base64>", "top_k": 3}'
+        )
     try:
-        document = json.loads(body)
+        document = json.loads(
+            body, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
+        )
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RequestError(
             f"the body is not valid JSON ({error}); send JSON like "
             '{"image": "<base64>", "top_k": 3} or the raw image bytes'
         ) from None
+    except RecursionError:  # json_depth bounds this already; belt and braces
+        raise RequestError("the JSON body is nested too deeply; send one flat object") from None
     if not isinstance(document, dict):
         raise RequestError(
             f"the JSON body must be an object, got {type(document).__name__}; "
@@ -557,10 +623,15 @@ def _blob_ref(value: Any, limits: Limits) -> BlobRef:
             f"container {container!r} is not one this deployment may read; allowed: {allowed}",
             403,
         )
+    if len(name) > MAX_BLOB_NAME:
+        raise RequestError(
+            f"blob name is {len(name)} characters long, over Azure Storage's limit of "
+            f"{MAX_BLOB_NAME} (https://learn.microsoft.com/rest/api/storageservices/"
+            "naming-and-referencing-containers--blobs--and-metadata#blob-names)"
+        )
     parts = name.split("/")
     if (
-        len(name) > 1024
-        or name.startswith("/")
+        name.startswith("/")
         or "\\" in name
         or any(part in ("", ".", "..") for part in parts)
         or any(ord(ch) < 32 for ch in name)
@@ -580,28 +651,70 @@ def _check_tta_policy(name: str) -> None:
     try:
         get_tta_policy(name)
     except Exception as error:  # the registry's lookup error lists the known names
-        raise RequestError(f"tta={name!r}: {error}") from None
+        raise RequestError(f"tta={_show(name)}: {_one_line(str(error))}") from None
+
+
+#: An integer as a request may write it: ASCII digits only ("²".isdigit() is true, int("²") fails).
+_INTEGER = re.compile(rf"[+-]?[0-9]{{1,{MAX_NUMBER_DIGITS}}}")
+#: A decimal number in ASCII, bounded in length before float() sees it.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
+#: A JSON string (escapes included), removed before brackets are counted.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_OPENERS = np.frombuffer(b"[{", np.uint8)
+_CLOSERS = np.frombuffer(b"]}", np.uint8)
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = 60
+_SHOW.maxother = 60
+_SHOW.maxlevel = 2
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest, without parsing it.
+
+    Counted on the text with its strings removed, so a bracket inside a string
+    does not count; vectorised, so a large body costs milliseconds.
+
+    >>> json_depth(b'{"blob": {"name": "a[[[.jpg"}}')
+    2
+
+    :param body: the JSON text (need not be valid).
+    :returns: the deepest nesting, 0 for a scalar.
+    """
+    skeleton = np.frombuffer(_JSON_STRING.sub(b'""', body), np.uint8)
+    if skeleton.size == 0:
+        return 0
+    steps = np.isin(skeleton, _OPENERS).astype(np.int64) - np.isin(skeleton, _CLOSERS)
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def _as_int(value: Any, name: str) -> int:
     if isinstance(value, bool):
-        raise RequestError(f"{name}={value!r} must be an integer")
+        raise RequestError(f"{name}={_show(value)} must be an integer")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
-    raise RequestError(f"{name}={value!r} must be an integer")
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    raise RequestError(f"{name}={_show(value)} must be an integer (ASCII digits)")
 
 
 def _as_float(value: Any, name: str) -> float:
     if isinstance(value, bool):
-        raise RequestError(f"{name}={value!r} must be a number")
+        raise RequestError(f"{name}={_show(value)} must be a number")
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_NUMBER_DIGITS or not _NUMBER.fullmatch(text):
+            raise RequestError(f"{name}={_show(value)} must be a number like 0.5")
+        value = text
+    elif not isinstance(value, (int, float)):
+        raise RequestError(f"{name}={_show(value)} must be a number")
     try:
         result = float(value)
-    except (TypeError, ValueError):
-        raise RequestError(f"{name}={value!r} must be a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise RequestError(f"{name}={_show(value)} must be a number") from None
     if not math.isfinite(result):
-        raise RequestError(f"{name}={value!r} must be a finite number")
+        raise RequestError(f"{name}={_show(value)} must be a finite number")
     return result
 
 
@@ -610,11 +723,46 @@ def _as_bool(value: Any, name: str) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
         return value.lower() in ("true", "1", "yes")
-    raise RequestError(f"{name}={value!r} must be true or false")
+    raise RequestError(f"{name}={_show(value)} must be true or false")
+
+
+def _json_int(text: str) -> int:
+    # json.loads calls this for every integer; int() of 4,301 digits would raise ValueError.
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise RequestError(
+            f"a number in the JSON has {len(text.lstrip('-'))} digits, over the limit of "
+            f"{MAX_NUMBER_DIGITS}; options are small numbers (top_k: 3, tta_threshold: 0.5)"
+        )
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_DIGITS + 8:
+        raise RequestError(
+            f"a number in the JSON is {len(text)} characters long; options are small numbers "
+            "(top_k: 3, tta_threshold: 0.5)"
+        )
+    return float(text)
+
+
+def _json_constant(text: str) -> float:
+    raise RequestError(f"{text} is not a JSON number; send a finite number")
+
+
+def _show(value: Any) -> str:
+    # A request's value echoed back: short, one line, and safe for any nesting.
+    try:
+        return _one_line(_SHOW.repr(value))
+    except Exception:  # a value whose repr fails is still named by its type
+        return f"<{type(value).__name__}>"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
 
 
 def _unknown(key: str, what: str, allowed: tuple[str, ...]) -> str:
-    return f"unknown {what} {str(key)[:100]!r}; allowed: {', '.join(allowed)}"
+    return f"unknown {what} {_show(str(key))}; allowed: {', '.join(allowed)}"
 
 
 def _too_many_bytes(size: int, limit: int) -> str:
@@ -629,9 +777,20 @@ def _positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.strip().isdigit() or int(raw) <= 0:
+    text = raw.strip()
+    if not _INTEGER.fullmatch(text) or int(text) <= 0:
         raise ValueError(f"{name}={raw!r} must be a positive integer")
-    return int(raw)
+    return int(text)
+
+
+def _positive_float_env(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    text = raw.strip()
+    if not _NUMBER.fullmatch(text) or not 0 < float(text) < math.inf:
+        raise ValueError(f"{name}={raw!r} must be a positive number of seconds")
+    return float(text)
 
 
 def _identity_tta() -> TTAConfig:

@@ -3,6 +3,11 @@
 The server runs :mod:`food_recognition.serving.score`, the same scoring script
 an Azure ML online endpoint runs, so a local test is a test of the deployment.
 
+Each worker process is threaded (gunicorn's ``gthread`` worker, see
+:func:`worker_environment`): a slow client holds one thread, and the others go
+on answering health probes and requests, whose images are scored together
+(:mod:`food_recognition.serving.batching`).
+
 >>> from food_recognition.serving.server import azmlinfsrv_command
 >>> azmlinfsrv_command(8123)[-4:]
 ['--port', '8123', '--worker_count', '1']
@@ -17,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -28,16 +34,52 @@ from types import TracebackType
 import attrs
 
 __all__ = [
+    "DEFAULT_THREADS",
     "SCORE_SCRIPT",
     "LocalServer",
     "ServerError",
     "azmlinfsrv_command",
     "free_port",
     "server_environment",
+    "worker_environment",
 ]
 
 #: The scoring script file (what ``--entry_script`` and a deployment's ``scoring_script`` name).
 SCORE_SCRIPT = Path(__file__).with_name("score.py")
+#: Threads per worker process: how many requests one worker has in flight at once.
+DEFAULT_THREADS = 16
+#: gunicorn's own environment variable for settings; azmlinfsrv starts gunicorn
+#: (``azureml_inference_server_http/amlserver_linux.py``: ``WSGIApplication(...).run()``)
+#: and sets only bind, worker count, timeout and logging on its command line, so
+#: settings made here reach gunicorn (``gunicorn/config.py``, ``get_cmd_args_from_env``;
+#: https://docs.gunicorn.org/en/stable/settings.html).
+GUNICORN_ENV = "GUNICORN_CMD_ARGS"
+
+
+def worker_environment(
+    threads: int = DEFAULT_THREADS, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables that make azmlinfsrv's gunicorn run threaded workers.
+
+    The server's default is gunicorn's ``sync`` worker: one request at a time
+    per process, so one client that sends half a body stalls the whole worker,
+    health probes included. ``gthread`` gives each worker ``threads`` threads
+    sharing one copy of the model.
+
+    >>> worker_environment(8)
+    {'GUNICORN_CMD_ARGS': '--worker-class gthread --threads 8'}
+
+    :param threads: threads per worker process.
+    :param base: the environment whose ``GUNICORN_CMD_ARGS`` (if any) is kept,
+        after ours, so a setting made there wins.
+    :returns: ``{"GUNICORN_CMD_ARGS": ...}``.
+    :raises ValueError: ``threads`` below 1.
+    """
+    if threads < 1:
+        raise ValueError(f"threads={threads} must be at least 1")
+    own = f"--worker-class gthread --threads {threads}"
+    extra = (base or {}).get(GUNICORN_ENV, "").strip()
+    return {GUNICORN_ENV: f"{own} {extra}".strip()}
 
 
 class ServerError(RuntimeError):
@@ -72,20 +114,24 @@ def server_environment(
     extra: Mapping[str, str] | None = None,
     timeout_s: float = 60.0,
     base: Mapping[str, str] | None = None,
+    threads: int = DEFAULT_THREADS,
 ) -> dict[str, str]:
-    """The environment the server runs with: the model folder, timeouts, limits.
+    """The environment the server runs with: the model folder, workers, timeouts, limits.
 
-    :param package_dir: the model package (``AZUREML_MODEL_DIR``).
+    :param package_dir: the model folder (``AZUREML_MODEL_DIR``).
     :param extra: more variables (limits, blob allow-list; see
         :class:`~food_recognition.serving.scoring.Limits`).
     :param timeout_s: the longest one request may take (``SCORING_TIMEOUT_MS``).
     :param base: the variables to start from; ``os.environ`` by default.
+    :param threads: threads per worker process (:func:`worker_environment`).
     :returns: the environment.
     """
     env = dict(os.environ if base is None else base)
+    env.update(worker_environment(threads, env))
     env.update(
         {
-            "AZUREML_MODEL_DIR": str(Path(package_dir).resolve()),
+            # Absolute, not resolved: a staged model folder is a link whose name matters.
+            "AZUREML_MODEL_DIR": str(Path.cwd() / package_dir),
             "SCORING_TIMEOUT_MS": str(int(timeout_s * 1000)),
             # Worker boot loads the model; gunicorn would kill a slow boot at its default.
             "WORKER_TIMEOUT": env.get("WORKER_TIMEOUT", "600"),
@@ -124,6 +170,7 @@ class LocalServer:
     :param port: the port; ``None`` picks a free one.
     :param host: the interface the server binds (``127.0.0.1`` keeps it on loopback).
     :param workers: worker processes, each with its own copy of the model.
+    :param threads: threads per worker process (requests each has in flight).
     :param env: extra environment variables (limits, blob allow-list).
     :param timeout_s: the longest one request may take.
     :param log_lines: how many of the server's last log lines to keep for errors.
@@ -133,6 +180,7 @@ class LocalServer:
     port: int | None = None
     host: str = "127.0.0.1"
     workers: int = 1
+    threads: int = DEFAULT_THREADS
     env: Mapping[str, str] = attrs.field(factory=dict)
     timeout_s: float = 60.0
     log_lines: int = 200
@@ -140,6 +188,7 @@ class LocalServer:
     _process: subprocess.Popen[str] | None = attrs.field(default=None, init=False)
     _log: collections.deque[str] = attrs.field(init=False)
     _reader: threading.Thread | None = attrs.field(default=None, init=False)
+    _staging: tempfile.TemporaryDirectory[str] | None = attrs.field(default=None, init=False)
 
     @_log.default
     def _new_log(self) -> collections.deque[str]:
@@ -178,7 +227,12 @@ class LocalServer:
         if self.port is None:
             self.port = free_port(self.host)
         command = azmlinfsrv_command(self.port, workers=self.workers)
-        env = server_environment(self.package_dir, extra=self.env, timeout_s=self.timeout_s)
+        env = server_environment(
+            self._stage_model_dir(),
+            extra=self.env,
+            timeout_s=self.timeout_s,
+            threads=self.threads,
+        )
         if self.host != "0.0.0.0":
             # azmlinfsrv always binds 0.0.0.0; a shim makes it bind only ``host``.
             command = [
@@ -241,18 +295,20 @@ class LocalServer:
     def stop(self, timeout_s: float = 20.0) -> None:
         """Stop the server and its workers (SIGTERM, then SIGKILL after ``timeout_s``)."""
         process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 15)
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait(timeout=timeout_s)
-        self._drain()
-        self._process = None
+        if process is not None:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, 15)
+                try:
+                    process.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, 9)
+                    process.wait(timeout=timeout_s)
+            self._drain()
+            self._process = None
+        if self._staging is not None:
+            self._staging.cleanup()
+            self._staging = None
 
     def serve_forever(self) -> int:
         """Wait for the server to exit (the CLI; Ctrl-C stops it).
@@ -281,6 +337,24 @@ class LocalServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _stage_model_dir(self) -> Path:
+        """The package as Azure ML mounts a registered model: ``<name>/<version>``.
+
+        azmlinfsrv reads ``AZUREML_MODEL_DIR`` in Azure's layout: a folder whose name
+        is the version number, else a folder of ``<model>/<version>`` folders
+        (``appinsights_client.py``, ``_get_model_ids``). A package folder is neither,
+        so every start logged a ``NotADirectoryError`` traceback on its files;
+        ``<tmp>/<package>/1`` linking to the package is the single-model layout.
+        """
+        self._staging = tempfile.TemporaryDirectory(prefix="food-recognition-model-")
+        version = Path(self._staging.name) / (self.package_dir.name or "model") / "1"
+        version.parent.mkdir()
+        try:
+            version.symlink_to(self.package_dir.resolve(), target_is_directory=True)
+        except OSError:  # no symlinks (Windows without the privilege): serve the folder itself
+            return self.package_dir
+        return version
 
     def _pump(self) -> None:
         process = self._process

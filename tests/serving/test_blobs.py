@@ -66,3 +66,41 @@ def test_scorer_labels_an_allowed_blob_and_never_reads_another_container(
     with pytest.raises(RequestError) as error:
         scorer.handle(other.encode(), "application/json", {})
     assert error.value.status == 403
+
+
+def _connection_string(port: int) -> str:
+    from food_recognition.azure.emulator import Azurite
+
+    # Azurite's public development account at a port of our choosing; nothing runs there.
+    return Azurite("127.0.0.1", port, process=None).connection_string  # type: ignore[arg-type]
+
+
+def test_storage_that_refuses_connections_is_a_502() -> None:
+    from food_recognition.serving.server import free_port
+
+    reader = make_blob_reader(LIMITS, {ENV_BLOB_CONNECTION_STRING: _connection_string(free_port())})
+    assert reader is not None
+    with pytest.raises(RequestError) as error:
+        reader(BlobRef("images", "dish/1.jpg"), LIMITS.max_bytes)
+    assert error.value.status == 502
+    assert "could not be reached" in error.value.message
+
+
+def test_storage_that_never_answers_is_a_504_after_the_blob_timeout() -> None:
+    import socket
+
+    import attrs
+
+    # A listening socket nobody accepts from: the kernel completes the handshake and
+    # takes the request, and no answer ever comes.
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(16)
+        limits = attrs.evolve(LIMITS, blob_timeout_s=1.0)
+        env = {ENV_BLOB_CONNECTION_STRING: _connection_string(hole.getsockname()[1])}
+        reader = make_blob_reader(limits, env)
+        assert reader is not None
+        with pytest.raises(RequestError) as error:
+            reader(BlobRef("images", "dish/1.jpg"), LIMITS.max_bytes)
+    assert error.value.status == 504
+    assert "did not answer within 1 s" in error.value.message
