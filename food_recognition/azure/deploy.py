@@ -44,6 +44,8 @@ from typing import Any
 import attrs
 import yaml
 
+from food_recognition.errors import CloudError
+
 __all__ = [
     "AUTH_MODES",
     "DEFAULT_INFERENCE_IMAGE",
@@ -81,7 +83,7 @@ SCORING_SCRIPT = "food_recognition/serving/score.py"
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 
 
-class DeployError(ValueError):
+class DeployError(CloudError, ValueError):
     """A deployment request that cannot work; the message says what to change."""
 
 

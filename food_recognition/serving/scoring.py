@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from food_recognition.errors import ServingError
+
 if TYPE_CHECKING:
     from food_recognition.config import TTAConfig
     from food_recognition.package import ModelPackage
@@ -82,7 +84,7 @@ _SOURCE_NAMES = ("image", "blob")
 _NO_TTA = ("none", "identity")
 
 
-class RequestError(Exception):
+class RequestError(ServingError):
     """A request the scorer refuses: a 4xx ``status`` and a message naming the problem.
 
     :param message: what was wrong and, where it helps, what to send instead.
@@ -95,7 +97,7 @@ class RequestError(Exception):
         self.status = status
 
 
-class ModelDirError(RuntimeError):
+class ModelDirError(ServingError, RuntimeError):
     """The model folder holds no model package, or several; the message lists what it holds."""
 
 

@@ -27,6 +27,8 @@ from types import TracebackType
 
 import attrs
 
+from food_recognition.errors import ServingError
+
 __all__ = [
     "SCORE_SCRIPT",
     "LocalServer",
@@ -40,7 +42,7 @@ __all__ = [
 SCORE_SCRIPT = Path(__file__).with_name("score.py")
 
 
-class ServerError(RuntimeError):
+class ServerError(ServingError, RuntimeError):
     """The inference server exited or did not become ready; the message ends with its log."""
 
 
