@@ -24,6 +24,8 @@ True
 from __future__ import annotations
 
 import difflib
+import math
+import re
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -31,6 +33,8 @@ from typing import Any, TypeAlias, TypeVar
 
 import attrs
 import yaml
+
+from food_recognition.errors import FoodRecognitionError
 
 __all__ = [
     "AugmentConfig",
@@ -44,6 +48,7 @@ __all__ = [
     "did_you_mean",
     "field_paths",
     "from_dict",
+    "from_yaml_text",
     "load_yaml",
     "save_yaml",
     "to_dict",
@@ -56,7 +61,7 @@ C = TypeVar("C")
 OptionValue: TypeAlias = int | float | str | bool
 
 
-class ConfigError(ValueError):
+class ConfigError(FoodRecognitionError, ValueError):
     """A configuration value or key is not allowed; the message names the field."""
 
 
@@ -84,7 +89,7 @@ def _one_of(*allowed: object) -> Callable[[Any, attrs.Attribute[Any], Any], None
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value not in allowed:
             raise ConfigError(
-                f"{type(instance).__name__}.{attribute.name}={value!r} is not allowed; "
+                f"{type(instance).__name__}.{attribute.name}={_show(value)} is not allowed; "
                 f"choose one of {', '.join(map(repr, allowed))}"
             )
 
@@ -102,36 +107,75 @@ def _in_range(
         if value is None and optional:
             return
         name = f"{type(instance).__name__}.{attribute.name}"
+        if isinstance(value, _NotWhole):
+            raise ConfigError(f"{name}={_show(value.value)} {value.why}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}={value!r} must be a number")
+            raise ConfigError(f"{name}={_show(value)} must be a number")
+        if isinstance(value, float) and not math.isfinite(value):
+            # NaN passes every comparison below, and a NaN rate trains a NaN model.
+            raise ConfigError(f"{name}={_show(value)} must be a finite number")
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and value > high
         if too_low or too_high:
             lo = "-inf" if low is None else ("(" if low_open else "[") + str(low)
             hi = "inf)" if high is None else str(high) + "]"
-            raise ConfigError(f"{name}={value!r} is out of range; allowed: {lo}, {hi}")
+            raise ConfigError(f"{name}={_show(value)} is out of range; allowed: {lo}, {hi}")
 
     return check
 
 
+@attrs.define(frozen=True)
+class _NotWhole:
+    """What the int converters make of 1.5, true or NaN, for :func:`_in_range` to refuse.
+
+    A converter does not know its field's name; the validator does, so the
+    converter hands the value on, marked, instead of raising or truncating it.
+    """
+
+    value: Any
+    why: str
+
+
 def _int(value: Any) -> Any:
-    # YAML and the CLI hand strings and floats like 3.0; keep bools out.
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+    # YAML and the CLI hand strings and floats like 3.0. A fraction (1.5), a
+    # boolean (true is 1 to Python) or a non-finite number is refused, rather
+    # than truncated or left to fail inside Keras.
+    number: Any = value
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        text = value.strip()
+        number = int(text) if text.lstrip("+-").isdigit() else float(text)
+    if isinstance(number, bool):
+        return _NotWhole(value, "must be a whole number, not true or false")
+    if isinstance(number, float):
+        if not math.isfinite(number) or not number.is_integer():
+            return _NotWhole(value, "must be a whole number")
+        return int(number)
+    return number
 
 
 def _optional_int(value: Any) -> Any:
     return None if value is None or value == "none" else _int(value)
 
 
+# Digits with an optional sign, fraction and exponent; at most 30 digits before
+# any conversion, so a 5,000-digit string cannot reach Python's int-string limit.
+_NUMBER = re.compile(r"[+-]?(?=\d|\.\d)\d{0,30}(\.\d{0,30})?([eE][+-]?\d{1,4})?")
+
+
+def _show(value: Any) -> str:
+    """``repr(value)`` for an error message: short, and safe for huge integers."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's int-string conversion limit
+        return "<an integer of more than 4,300 digits>"
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
 def _float(value: Any) -> Any:
     if isinstance(value, (int, str)) and not isinstance(value, bool):
         try:
             return float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or an int past float's range
             return value
     return value
 
@@ -190,16 +234,19 @@ def _check_options(instance: Any, attribute: attrs.Attribute[Any], value: Any) -
     if not isinstance(value, Mapping):
         raise ConfigError(f"{name} must be a mapping of option name to value, got {value!r}")
     for key, item in value.items():
-        if not isinstance(key, str) or not isinstance(item, (int, float, str, bool)):
+        if not isinstance(key, str) or not key or not isinstance(item, (int, float, str, bool)):
             raise ConfigError(
-                f"{name}[{key!r}]={item!r}: options map names to numbers, strings or booleans"
+                f"{name}[{_show(key)}]={_show(item)}: options map names to numbers, strings "
+                "or booleans"
             )
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ConfigError(f"{name}[{key!r}]={_show(item)} must be a finite number")
 
 
 def _is_bool(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(
-            f"{type(instance).__name__}.{attribute.name}={value!r} must be true or false"
+            f"{type(instance).__name__}.{attribute.name}={_show(value)} must be true or false"
         )
 
 
@@ -209,7 +256,8 @@ def _is_str(optional: bool = False) -> Callable[[Any, attrs.Attribute[Any], Any]
             return
         if not isinstance(value, str) or not value:
             raise ConfigError(
-                f"{type(instance).__name__}.{attribute.name}={value!r} must be a non-empty string"
+                f"{type(instance).__name__}.{attribute.name}={_show(value)} must be a non-empty "
+                "string"
             )
 
     return check
@@ -259,7 +307,7 @@ class DataConfig:
     :param deterministic: reproducible element order (slower; for tests).
     """
 
-    path: str = "data/food-101"
+    path: str = attrs.field(default="data/food-101", validator=_is_str())
     layout: str = attrs.field(default="auto", validator=_one_of(*LAYOUTS))
     batch_size: int = _int_field(32, 1)
     validation_fraction: float = _float_field(0.1, 0.0, 0.9)
@@ -463,7 +511,9 @@ class TTAConfig:
 
 def _sub(cls: type[C]) -> Any:
     def convert(value: Any) -> Any:
-        return from_dict(cls, value) if isinstance(value, Mapping) else value
+        if value is None:  # an empty section in YAML ("training:") keeps the defaults
+            return cls()
+        return value if isinstance(value, cls) else from_dict(cls, value)
 
     return attrs.field(factory=cls, converter=convert, validator=attrs.validators.instance_of(cls))
 
@@ -539,13 +589,52 @@ def load_yaml(cls: type[C], path: str | Path) -> C:
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a YAML file (not UTF-8 text)") from error
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from error
     try:
-        return from_dict(cls, data)
+        return from_yaml_text(cls, text)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from error
+
+
+def from_yaml_text(cls: type[C], text: str) -> C:
+    """Build ``cls`` from YAML text (what :func:`load_yaml` reads from a file).
+
+    :param cls: the config class.
+    :param text: the YAML document.
+    :returns: the config.
+    :raises ConfigError: the text is empty, not valid YAML, not a mapping, or a
+        key or value is not allowed; the message is one line.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"not valid YAML: {error.problem or error.context}{where}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"not valid YAML: {_first_line(error)}") from error
+    except ValueError as error:  # PyYAML's int() and date() refuse some scalars
+        reason = _first_line(error)
+        if "digits" in reason:  # Python's int-string limit
+            reason = "a number of more than 4,300 digits"
+        raise ConfigError(f"not valid YAML: {reason}") from error
+    except RecursionError as error:
+        raise ConfigError("not valid YAML: nested too deeply") from error
+    if data is None:
+        raise ConfigError(
+            f"the file is empty; write the sections to change, e.g. 'training: {{epochs: 3}}' "
+            f"(a {cls.__name__} takes {', '.join(f.name for f in attrs.fields(cls))})"  # type: ignore[arg-type]
+        )
+    return from_dict(cls, data)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def field_paths(cls: type[Any], prefix: str = "") -> dict[str, attrs.Attribute[Any]]:
@@ -587,5 +676,8 @@ def with_overrides(config: C, overrides: Mapping[str, Any]) -> C:
 def _parse_option(value: Any) -> Any:
     if not isinstance(value, str):
         return value
-    parsed = yaml.safe_load(value)
+    try:
+        parsed = yaml.safe_load(value)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return value  # not a YAML scalar: the text itself ("[" is a string option)
     return parsed if isinstance(parsed, (int, float, str, bool)) else value

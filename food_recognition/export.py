@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from food_recognition.package import PackageError
+
 if TYPE_CHECKING:
     from food_recognition.package import ModelPackage
 
@@ -42,7 +44,7 @@ __all__ = [
 FORMATS = {"saved_model": "saved_model", "onnx": "model.onnx", "litert": "model.tflite"}
 
 
-class ExportError(RuntimeError):
+class ExportError(PackageError, RuntimeError):
     """An export failed, or gives other probabilities than the package; the message says which."""
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from food_recognition.config import ConfigError, RunConfig, load_yaml, save_yaml
+from food_recognition.errors import FoodRecognitionError
 
 if TYPE_CHECKING:
     import keras
@@ -56,7 +57,7 @@ PLOTS_DIR = "plots"
 _REQUIRED = (MODEL_FILE, LABELS_FILE, CONFIG_FILE)
 
 
-class PackageError(ValueError):
+class PackageError(FoodRecognitionError, ValueError):
     """A folder is not a usable model package; the message names the path and the problem."""
 
 

@@ -32,6 +32,7 @@ from food_recognition.augment.policies import (
     ReferencePolicy,
     resize_uint8,
 )
+from food_recognition.config import ConfigError
 
 if TYPE_CHECKING:
     from food_recognition.config import AugmentConfig
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-class PolicyOptionError(ValueError):
+class PolicyOptionError(ConfigError):
     """An augmentation option the policy does not have, or a value it refuses."""
 
 

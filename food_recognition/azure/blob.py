@@ -21,6 +21,7 @@ Azurite, the local emulator, uses).
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import mimetypes
 import os
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
+
+from food_recognition.errors import CloudError
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -55,11 +58,20 @@ Progress = Callable[[int, int], None]
 T = TypeVar("T")
 
 
-class BlobCredentialsError(ValueError):
-    """Neither an account URL nor a connection string was given."""
+#: The two forms :func:`blob_service_client` accepts in :data:`CONNECTION_STRING_ENV`.
+CONNECTION_STRING_FORMS = (
+    "'DefaultEndpointsProtocol=https;AccountName=<account>;AccountKey=<key>;"
+    "EndpointSuffix=core.windows.net' (Azure portal: the storage account's Access keys) or "
+    "'BlobEndpoint=https://<account>.blob.core.windows.net;SharedAccessSignature=<sas>'"
+)
 
 
-class BlobTransferError(RuntimeError):
+class BlobCredentialsError(CloudError, ValueError):
+    """No usable credentials: none given, a malformed connection string, or credentials
+    Blob Storage refused. The message says what to check; it never shows a key."""
+
+
+class BlobTransferError(CloudError, RuntimeError):
     """An upload or download that failed; the message names the blob or container."""
 
 
@@ -115,7 +127,9 @@ def blob_service_client(
         string, used when no ``account_url`` is given.
     :param credential: any azure-identity credential (default: ``DefaultAzureCredential()``).
     :returns: an ``azure.storage.blob.BlobServiceClient``.
-    :raises BlobCredentialsError: no account URL and the variable is unset.
+    :raises BlobCredentialsError: no account URL and the variable is unset, or
+        the variable does not hold a connection string (the message names the
+        variable and the expected form, never its value).
     """
     from azure.storage.blob import BlobServiceClient
 
@@ -132,7 +146,17 @@ def blob_service_client(
             f"windows.net, signed in with `az login` or a managed identity) or set "
             f"{connection_string_env} to a connection string"
         )
-    return BlobServiceClient.from_connection_string(connection_string)
+    problem = _connection_string_problem(connection_string)
+    if problem is None:
+        try:
+            return BlobServiceClient.from_connection_string(connection_string)
+        except ValueError as error:  # the SDK's own parse; its message shows no value
+            problem = str(error).rstrip(".").lower()
+    # Never the value itself: it holds the account key.
+    raise BlobCredentialsError(
+        f"{connection_string_env} is not a valid connection string ({problem}); expected "
+        f"{CONNECTION_STRING_FORMS}"
+    )
 
 
 def upload_tree(
@@ -158,6 +182,8 @@ def upload_tree(
     :returns: an :class:`UploadReport`.
     :raises BlobTransferError: a blob failed to upload (the others finished;
         running again uploads what is missing).
+    :raises BlobCredentialsError: Blob Storage refused the credentials (the
+        message says what to check).
     :raises NotADirectoryError: ``local_dir`` is not a folder.
     """
     from azure.core.exceptions import AzureError, ResourceExistsError
@@ -173,8 +199,11 @@ def upload_tree(
     except ResourceExistsError:
         pass
     except AzureError as error:
-        raise BlobTransferError(f"container {container!r}: {_short(error)}") from error
-    existing = _existing_md5(container_client, prefix)
+        raise _failure(error, service, f"container {container!r}") from error
+    try:
+        existing = _existing_md5(container_client, prefix)
+    except AzureError as error:
+        raise _failure(error, service, f"container {container!r}") from error
     files = list(_walk(root))
     uploaded: list[str] = []
     skipped: list[str] = []
@@ -204,8 +233,11 @@ def upload_tree(
                     max_concurrency=1,
                 )
         except AzureError as error:
-            raise BlobTransferError(
-                f"{container}/{name}: upload failed: {_short(error)}"
+            raise _failure(
+                error,
+                service,
+                f"{container}/{name}: upload failed",
+                retry="run the same upload again to send what is missing",
             ) from error
         return name, True, size
 
@@ -239,6 +271,7 @@ def download_prefix(
     :returns: a :class:`DownloadReport`.
     :raises BlobTransferError: the container does not exist, a blob name would
         land outside ``dest_dir``, or a download failed or did not match its MD5.
+    :raises BlobCredentialsError: Blob Storage refused the credentials.
     """
     from azure.core.exceptions import AzureError, ResourceNotFoundError
 
@@ -254,7 +287,7 @@ def download_prefix(
     except ResourceNotFoundError as error:
         raise BlobTransferError(f"container {container!r} does not exist") from error
     except AzureError as error:
-        raise BlobTransferError(f"container {container!r}: {_short(error)}") from error
+        raise _failure(error, service, f"container {container!r}") from error
     for name, _, _ in blobs:
         relative = name[len(prefix) :]
         normal = posixpath.normpath(relative)
@@ -281,9 +314,12 @@ def download_prefix(
                     handle.write(chunk)
         except AzureError as error:
             partial.unlink(missing_ok=True)
-            raise BlobTransferError(f"{container}/{name}: download failed: {_short(error)}") from (
-                error
-            )
+            raise _failure(
+                error,
+                service,
+                f"{container}/{name}: download failed",
+                retry="run the same download again to fetch what is missing",
+            ) from error
         if md5 is not None and digest.digest() != md5:
             partial.unlink()
             raise BlobTransferError(
@@ -389,3 +425,67 @@ def _normal_prefix(prefix: str) -> str:
 def _short(error: BaseException) -> str:
     message = getattr(error, "message", None) or str(error)
     return str(message).splitlines()[0]
+
+
+def _connection_string_problem(text: str) -> str | None:
+    """What is wrong with a connection string, in words that never quote it; ``None``: fine."""
+    parts = [part for part in text.strip().rstrip(";").split(";") if part.strip()]
+    settings: dict[str, str] = {}
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            return "every part must be NAME=VALUE, separated by ';'"
+        settings[key.strip().upper()] = value.strip()
+    if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
+        return None
+    if "BLOBENDPOINT" not in settings and "ACCOUNTNAME" not in settings:
+        return "it names no AccountName and no BlobEndpoint"
+    account_key = settings.get("ACCOUNTKEY")
+    if account_key is None and "SHAREDACCESSSIGNATURE" not in settings:
+        return "it has no AccountKey and no SharedAccessSignature"
+    if account_key is not None:
+        if "ACCOUNTNAME" not in settings:
+            return "an AccountKey needs its AccountName"
+        try:
+            base64.b64decode(account_key, validate=True)
+        except (binascii.Error, ValueError):
+            return "the AccountKey is not base64; copy it again from the Access keys page"
+    return None
+
+
+def _failure(
+    error: BaseException, service: BlobServiceClient, what: str, *, retry: str | None = None
+) -> CloudError:
+    """The library error for an SDK failure: refused credentials, or a transfer to retry."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    refused = isinstance(error, ClientAuthenticationError) or (
+        isinstance(error, HttpResponseError) and error.status_code in (401, 403)
+    )
+    if refused:
+        return BlobCredentialsError(
+            f"{what}: Blob Storage refused the credentials ({_short(error)}); "
+            f"{_credentials_hint(service)}"
+        )
+    message = f"{what}: {_short(error)}"
+    return BlobTransferError(f"{message} ({retry})" if retry else message)
+
+
+def _credentials_hint(service: BlobServiceClient) -> str:
+    # What to check depends on how the client signs its requests.
+    credential = getattr(service, "credential", None)
+    if credential is not None and hasattr(credential, "account_key"):
+        return (
+            f"check the AccountName and AccountKey of the connection string "
+            f"({CONNECTION_STRING_ENV}) against the storage account's Access keys page"
+        )
+    if credential is not None and hasattr(credential, "get_token"):
+        return (
+            "check that you are signed in (az login, or the managed identity is assigned) "
+            "and that this identity holds the 'Storage Blob Data Contributor' role on the "
+            "storage account (roles can take minutes to apply)"
+        )
+    return (
+        "check that the shared access signature has not expired and grants read, write, "
+        "list and create permissions on the container"
+    )

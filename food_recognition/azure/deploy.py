@@ -45,6 +45,7 @@ import attrs
 import yaml
 
 from food_recognition.azure.environment.images import INFERENCE_IMAGE
+from food_recognition.errors import CloudError
 
 __all__ = [
     "AUTH_MODES",
@@ -91,7 +92,7 @@ _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 JOB_OUTPUT_PREFIX = "azureml://jobs/"
 
 
-class DeployError(ValueError):
+class DeployError(CloudError, ValueError):
     """A deployment request that cannot work; the message says what to change."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import attrs
 
+from food_recognition.errors import CloudError
 from food_recognition.serving.server import free_port
 
 # Azurite's published development account: not a secret, valid only locally.
@@ -30,7 +31,7 @@ _DEV_KEY = (
 )
 
 
-class AzuriteNotFoundError(FileNotFoundError):
+class AzuriteNotFoundError(CloudError, FileNotFoundError):
     """The ``azurite-blob`` executable is not installed."""
 
 

@@ -2,9 +2,14 @@
 
 Each subcommand lives in its own module of this package, which exposes
 ``register(subparsers)``; it adds its parser and sets ``handler`` to a function
-``handler(args) -> int`` (the exit code). Errors a user can fix are raised as
-:class:`CLIError` (or a library error listed in :data:`USER_ERRORS`) and
-printed as one line, never as a traceback.
+``handler(args) -> int`` (the exit code).
+
+Every error a user can fix is printed as one line, ``error: <message>``, with
+exit code 2, never as a traceback: any
+:class:`~food_recognition.errors.FoodRecognitionError` (the library's whole
+error family, :class:`CLIError` included), a file that is missing or cannot be
+read, and a bad option (argparse's own errors, without the usage text that
+would bury the message). Handlers do not catch and re-wrap library errors.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from food_recognition import __version__
+from food_recognition.errors import FoodRecognitionError, one_line
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
@@ -30,20 +37,39 @@ COMMAND_MODULES = (
 )
 
 
-class CLIError(Exception):
-    """An error the user can fix; printed as ``error: <message>`` with exit code 2."""
+#: Exit code of every error the user can fix (argparse's own, too).
+USER_ERROR_EXIT = 2
+
+#: Besides the library's family: files a user named that are missing or unreadable.
+USER_OS_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from food_recognition.config import ConfigError
-    from food_recognition.plugins import DuplicateNameError, UnknownNameError
+class CLIError(FoodRecognitionError):
+    """An error in how a command was called; printed as ``error: <message>`` with exit code 2."""
 
-    return (CLIError, ConfigError, UnknownNameError, DuplicateNameError, FileNotFoundError)
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (subcommand parsers inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USER_ERROR_EXIT, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def user_message(error: BaseException) -> str:
+    """The one line ``main`` prints for an error a user can fix (without ``error:``).
+
+    :param error: a :class:`~food_recognition.errors.FoodRecognitionError` or
+        one of :data:`USER_OS_ERRORS`.
+    :returns: the message on one line; an ``OSError`` as ``FILE: REASON``.
+    """
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return one_line(error)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="food-recognition",
         description="Food-photo classification from raw data to a served endpoint.",
     )
@@ -77,10 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = handler(args)
-    except _user_errors() as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    except (FoodRecognitionError, *USER_OS_ERRORS) as error:
+        print(f"error: {user_message(error)}", file=sys.stderr)
+        return USER_ERROR_EXIT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

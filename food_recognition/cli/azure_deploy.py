@@ -179,60 +179,55 @@ def run_deploy(args: argparse.Namespace) -> int:
     from food_recognition.azure import deploy as az
 
     containers = tuple(c.strip() for c in args.blob_containers.split(",") if c.strip())
-    try:
-        endpoint = az.EndpointSpec(
-            name=args.endpoint, compute=args.compute, auth_mode=args.auth_mode
-        )
-        environment = args.environment
-        deployment = az.DeploymentSpec(
-            name=args.deployment,
-            endpoint_name=args.endpoint,
-            model=_model_argument(args.model),
-            environment=environment,
-            instance_type=args.instance_type,
-            instance_count=args.instance_count,
-            cpu_request=args.cpu,
-            memory_request=args.memory,
-            cpu_limit=args.cpu_limit,
-            memory_limit=args.memory_limit,
-            min_instances=args.min_instances,
-            max_instances=args.max_instances,
-            request_timeout_ms=args.request_timeout_ms,
-            workers=args.workers,
-            app_insights=not args.no_app_insights,
-            blob_account_url=args.blob_account_url,
-            blob_containers=containers,
-        )
-        if args.dry_run:
-            env_entity = None
-            if args.package_requirement and not environment:
-                env_entity = az.inference_environment(package=args.package_requirement)
-            paths = az.write_yaml(endpoint, deployment, args.dry_run, environment=env_entity)
-            for path in paths:
-                print(path)
-            return 0
-        az.check_resources(deployment, kind=endpoint.kind)
-        ml_client = _ml_client(args)
-        if not args.no_check:
-            from food_recognition.azure.check import check_deployment
-            from food_recognition.cli.azure_check import preflight
+    endpoint = az.EndpointSpec(name=args.endpoint, compute=args.compute, auth_mode=args.auth_mode)
+    environment = args.environment
+    deployment = az.DeploymentSpec(
+        name=args.deployment,
+        endpoint_name=args.endpoint,
+        model=_model_argument(args.model),
+        environment=environment,
+        instance_type=args.instance_type,
+        instance_count=args.instance_count,
+        cpu_request=args.cpu,
+        memory_request=args.memory,
+        cpu_limit=args.cpu_limit,
+        memory_limit=args.memory_limit,
+        min_instances=args.min_instances,
+        max_instances=args.max_instances,
+        request_timeout_ms=args.request_timeout_ms,
+        workers=args.workers,
+        app_insights=not args.no_app_insights,
+        blob_account_url=args.blob_account_url,
+        blob_containers=containers,
+    )
+    if args.dry_run:
+        env_entity = None
+        if args.package_requirement and not environment:
+            env_entity = az.inference_environment(package=args.package_requirement)
+        paths = az.write_yaml(endpoint, deployment, args.dry_run, environment=env_entity)
+        for path in paths:
+            print(path)
+        return 0
+    az.check_resources(deployment, kind=endpoint.kind)
+    ml_client = _ml_client(args)
+    if not args.no_check:
+        from food_recognition.azure.check import check_deployment
+        from food_recognition.cli.azure_check import preflight
 
-            preflight(check_deployment(ml_client, endpoint, deployment))
-        result = az.deploy(
-            ml_client,
-            endpoint,
-            deployment,
-            code_dir=Path(".food-recognition-deploy") / args.endpoint / args.deployment,
-            traffic_percent=args.traffic,
-            environment=(
-                az.inference_environment(package=args.package_requirement)
-                if args.package_requirement and not environment
-                else None
-            ),
-            model_name=args.model_name,
-        )
-    except az.DeployError as error:
-        raise CLIError(str(error)) from None
+        preflight(check_deployment(ml_client, endpoint, deployment))
+    result = az.deploy(
+        ml_client,
+        endpoint,
+        deployment,
+        code_dir=Path(".food-recognition-deploy") / args.endpoint / args.deployment,
+        traffic_percent=args.traffic,
+        environment=(
+            az.inference_environment(package=args.package_requirement)
+            if args.package_requirement and not environment
+            else None
+        ),
+        model_name=args.model_name,
+    )
     print(json.dumps({"endpoint": result.name, "traffic": dict(result.traffic or {})}))
     return 0
 
@@ -263,7 +258,7 @@ def run_invoke(args: argparse.Namespace) -> int:
             tta_threshold=args.tta_threshold,
             all_probabilities=args.all_probabilities,
         )
-    except ScoringError as error:
+    except ScoringError as error:  # adds who refused: the status alone reads as ours
         raise CLIError(f"the endpoint refused the request: {error}") from None
     finally:
         client.close()
@@ -279,13 +274,10 @@ def run_traffic(args: argparse.Namespace) -> int:
         raise CLIError("--to needs --percent, and no NAME=PERCENT pairs")
     split = _split(args.split) if args.to is None else {}
     ml_client = _ml_client(args)
-    try:
-        if args.to is not None:
-            result = az.shift_traffic(ml_client, args.endpoint, args.to, args.percent)
-        else:
-            result = az.set_traffic(ml_client, args.endpoint, split)
-    except az.DeployError as error:
-        raise CLIError(str(error)) from None
+    if args.to is not None:
+        result = az.shift_traffic(ml_client, args.endpoint, args.to, args.percent)
+    else:
+        result = az.set_traffic(ml_client, args.endpoint, split)
     print(json.dumps(dict(result.traffic or {})))
     return 0
 
@@ -303,37 +295,28 @@ def run_logs(args: argparse.Namespace) -> int:
 
 def run_delete(args: argparse.Namespace) -> int:
     """Delete a deployment or an endpoint."""
-    from food_recognition.azure.deploy import DeployError, delete
+    from food_recognition.azure.deploy import delete
 
-    try:
-        delete(_ml_client(args), args.endpoint, args.deployment)
-    except DeployError as error:
-        raise CLIError(str(error)) from None
+    delete(_ml_client(args), args.endpoint, args.deployment)
     return 0
 
 
 def run_register(args: argparse.Namespace) -> int:
     """Register a model and print its ``azureml:`` reference."""
-    from food_recognition.azure.deploy import DeployError, register_model
+    from food_recognition.azure.deploy import register_model
 
-    try:
-        model = register_model(_ml_client(args), args.source, name=args.name, version=args.version)
-    except DeployError as error:
-        raise CLIError(str(error)) from None
+    model = register_model(_ml_client(args), args.source, name=args.name, version=args.version)
     print(f"azureml:{model.name}:{model.version}")
     return 0
 
 
 def run_attach(args: argparse.Namespace) -> int:
     """Attach a Kubernetes cluster as compute."""
-    from food_recognition.azure.deploy import DeployError, attach_kubernetes_compute
+    from food_recognition.azure.deploy import attach_kubernetes_compute
 
-    try:
-        compute = attach_kubernetes_compute(
-            _ml_client(args), args.name, args.resource_id, namespace=args.namespace
-        )
-    except DeployError as error:
-        raise CLIError(str(error)) from None
+    compute = attach_kubernetes_compute(
+        _ml_client(args), args.name, args.resource_id, namespace=args.namespace
+    )
     print(compute.name)
     return 0
 
@@ -347,17 +330,14 @@ def _add_workspace_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _ml_client(args: argparse.Namespace) -> Any:
-    from food_recognition.azure.workspace import WorkspaceError, get_ml_client
+    from food_recognition.azure.workspace import get_ml_client
 
-    try:
-        return get_ml_client(
-            subscription_id=args.subscription,
-            resource_group=args.resource_group,
-            workspace_name=args.workspace,
-            config_path=args.workspace_config,
-        )
-    except WorkspaceError as error:
-        raise CLIError(str(error)) from None
+    return get_ml_client(
+        subscription_id=args.subscription,
+        resource_group=args.resource_group,
+        workspace_name=args.workspace,
+        config_path=args.workspace_config,
+    )
 
 
 def _model_argument(value: str) -> str:

@@ -210,13 +210,10 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     """Fetch the model package and print where it is."""
-    from food_recognition.compute import JobFailedError, JobHandle
+    from food_recognition.compute import JobHandle
 
     target = _target(args)
-    try:
-        path = target.download_outputs(JobHandle(args.target, args.job_id), Path(args.dest))
-    except JobFailedError as error:
-        raise CLIError(str(error)) from error
+    path = target.download_outputs(JobHandle(args.target, args.job_id), Path(args.dest))
     print(path)
     return 0
 

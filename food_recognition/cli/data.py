@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from food_recognition.cli import CLIError
+from food_recognition.datasets.download import DEFAULT_MAX_RATIO
 
 
 def register(subparsers: Any) -> None:
@@ -66,6 +67,20 @@ def register(subparsers: Any) -> None:
     download.add_argument("--sha256", metavar="HEX", help="the expected SHA-256 of the file")
     download.add_argument("--no-extract", action="store_true", help="keep the archive as it is")
     download.add_argument("--quiet", action="store_true", help="no progress bar")
+    download.add_argument(
+        "--max-bytes",
+        type=int,
+        metavar="N",
+        help="refuse an archive whose files add up to more than N bytes extracted "
+        "(default: the free space of DEST's disk)",
+    )
+    download.add_argument(
+        "--max-ratio",
+        type=float,
+        metavar="R",
+        help=f"refuse an archive that extracts to more than R times its own size "
+        f"(a zip bomb; default {DEFAULT_MAX_RATIO:g}; 0 turns the check off)",
+    )
     download.set_defaults(handler=_download)
 
     upload = commands.add_parser(
@@ -106,15 +121,10 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 @contextmanager
-def _user_errors() -> Iterator[None]:
-    """Library errors a user can fix, shown as one line instead of a traceback."""
-    from food_recognition.datasets.download import DownloadError, UnsafeArchiveError
-    from food_recognition.datasets.layouts import DatasetLayoutError
-
+def _argument_errors() -> Iterator[None]:
+    """Plain ValueErrors the loaders raise for out-of-range arguments (fractions)."""
     try:
         yield
-    except (DatasetLayoutError, DownloadError, UnsafeArchiveError, NotADirectoryError) as error:
-        raise CLIError(str(error)) from error
     except ValueError as error:
         raise CLIError(str(error)) from error
 
@@ -122,7 +132,7 @@ def _user_errors() -> Iterator[None]:
 def _inspect(args: argparse.Namespace) -> int:
     from food_recognition.datasets import load_dataset
 
-    with _user_errors():
+    with _argument_errors():
         dataset = load_dataset(
             args.path,
             layout=args.layout,
@@ -197,43 +207,46 @@ def format_summary(summary: dict[str, Any]) -> str:
 def _download(args: argparse.Namespace) -> int:
     from food_recognition.datasets.download import download
 
-    with _user_errors():
-        path = download(
-            args.source,
-            args.dest,
-            sha256=args.sha256,
-            extract=not args.no_extract,
-            quiet=args.quiet,
-        )
+    if args.max_bytes is not None and args.max_bytes < 1:
+        raise CLIError(f"--max-bytes {args.max_bytes}: must be at least 1")
+    if args.max_ratio is not None and not (args.max_ratio >= 0 and args.max_ratio < float("inf")):
+        raise CLIError(f"--max-ratio {args.max_ratio}: must be a number >= 0 (0: no limit)")
+    path = download(
+        args.source,
+        args.dest,
+        sha256=args.sha256,
+        extract=not args.no_extract,
+        quiet=args.quiet,
+        max_bytes=args.max_bytes,
+        max_ratio=DEFAULT_MAX_RATIO if args.max_ratio is None else args.max_ratio or None,
+    )
     print(path)
     return 0
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from food_recognition.azure.blob import BlobCredentialsError, blob_service_client
+    from food_recognition.azure.blob import blob_service_client
 
-    try:
-        return blob_service_client(args.account_url)
-    except BlobCredentialsError as error:
-        raise CLIError(str(error)) from error
+    if args.max_concurrency < 1:
+        raise CLIError(f"--max-concurrency {args.max_concurrency}: must be at least 1")
+    return blob_service_client(args.account_url)
 
 
 def _upload(args: argparse.Namespace) -> int:
-    from food_recognition.azure.blob import BlobTransferError, upload_tree
+    from pathlib import Path
 
-    client = _client(args)
-    try:
-        with _user_errors():
-            report = upload_tree(
-                args.dir,
-                args.container,
-                prefix=args.prefix,
-                client=client,
-                max_concurrency=args.max_concurrency,
-                progress=_progress("uploading"),
-            )
-    except BlobTransferError as error:
-        raise CLIError(f"{error} (run the same command again to finish the upload)") from error
+    from food_recognition.azure.blob import upload_tree
+
+    if not Path(args.dir).is_dir():  # before any credentials or network
+        raise CLIError(f"{args.dir}: not a folder to upload")
+    report = upload_tree(
+        args.dir,
+        args.container,
+        prefix=args.prefix,
+        client=_client(args),
+        max_concurrency=args.max_concurrency,
+        progress=_progress("uploading"),
+    )
     print(
         f"uploaded {len(report.uploaded)} files ({report.bytes_uploaded} bytes), "
         f"skipped {len(report.skipped)} already present, to {report.container}/{report.prefix}"
@@ -242,20 +255,16 @@ def _upload(args: argparse.Namespace) -> int:
 
 
 def _download_blob(args: argparse.Namespace) -> int:
-    from food_recognition.azure.blob import BlobTransferError, download_prefix
+    from food_recognition.azure.blob import download_prefix
 
-    client = _client(args)
-    try:
-        report = download_prefix(
-            args.container,
-            args.prefix,
-            args.dest,
-            client=client,
-            max_concurrency=args.max_concurrency,
-            progress=_progress("downloading"),
-        )
-    except BlobTransferError as error:
-        raise CLIError(str(error)) from error
+    report = download_prefix(
+        args.container,
+        args.prefix,
+        args.dest,
+        client=_client(args),
+        max_concurrency=args.max_concurrency,
+        progress=_progress("downloading"),
+    )
     print(
         f"downloaded {len(report.downloaded)} files ({report.bytes_downloaded} bytes), "
         f"skipped {len(report.skipped)} already present, into {report.dest}"

@@ -96,27 +96,24 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import attrs
 
     from food_recognition.cli import CLIError
-    from food_recognition.datasets import DatasetLayoutError, load_dataset_from_config
-    from food_recognition.evaluation import EvaluationError, evaluate
+    from food_recognition.datasets import load_dataset_from_config
+    from food_recognition.evaluation import evaluate
+    from food_recognition.package import load_package
 
-    package = _load(args.package)
-    try:
-        dataset = load_dataset_from_config(attrs.evolve(package.config.data, path=args.data))
-    except DatasetLayoutError as error:
-        raise CLIError(str(error)) from error
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size {args.batch_size}: must be at least 1")
+    package = load_package(args.package)
+    dataset = load_dataset_from_config(attrs.evolve(package.config.data, path=args.data))
     split = getattr(dataset, args.split)
     tta = _tta_config(args, package)
-    try:
-        report = evaluate(
-            package,
-            split,
-            batch_size=args.batch_size,
-            tta=tta,
-            save=not args.no_save,
-            split_name=args.split,
-        )
-    except EvaluationError as error:
-        raise CLIError(str(error)) from error
+    report = evaluate(
+        package,
+        split,
+        batch_size=args.batch_size,
+        tta=tta,
+        save=not args.no_save,
+        split_name=args.split,
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
@@ -139,10 +136,11 @@ def run_predict(args: argparse.Namespace) -> int:
     from food_recognition.cli import CLIError
     from food_recognition.datasets.images import ImageError, load_image_bytes
     from food_recognition.datasets.pipeline import eval_transform
+    from food_recognition.package import PackageError, load_package
 
     if args.top_k < 1:
         raise CLIError(f"--top-k {args.top_k}: must be at least 1")
-    package = _load(args.package)
+    package = load_package(args.package)
     top_k = min(args.top_k, package.num_classes)
     failed = 0
     for name in args.images:
@@ -155,6 +153,13 @@ def run_predict(args: argparse.Namespace) -> int:
             continue
         image = np.asarray(eval_transform(pixels, package.input_size))[None]
         probabilities = package.predict(image)[0]
+        if not np.all(np.isfinite(probabilities)):
+            # A model trained into NaN answers NaN for every image; JSON has no NaN.
+            raise PackageError(
+                f"{args.package}: the model gives non-finite probabilities for {name}; its "
+                "weights are broken (a diverged training run): train it again, with a lower "
+                "learning rate"
+            )
         best = np.argsort(-probabilities)[:top_k]
         if args.json:
             row = {
@@ -168,7 +173,7 @@ def run_predict(args: argparse.Namespace) -> int:
                     for i in best
                 ],
             }
-            print(json.dumps(row))
+            print(json.dumps(row, allow_nan=False))
             continue
         print(name)
         for rank, i in enumerate(best, start=1):
@@ -208,16 +213,6 @@ def run_backbones(args: argparse.Namespace) -> int:
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def _load(path: str) -> ModelPackage:
-    from food_recognition.cli import CLIError
-    from food_recognition.package import PackageError, load_package
-
-    try:
-        return load_package(path)
-    except PackageError as error:
-        raise CLIError(str(error)) from error
 
 
 def _tta_config(args: argparse.Namespace, package: ModelPackage) -> TTAConfig | None:

@@ -12,11 +12,15 @@ resumes from the last checkpoint.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from food_recognition.cli.config_args import add_config_arguments, config_from_args
 
-__all__ = ["add_train_arguments", "register", "run_lr_find", "run_train"]
+if TYPE_CHECKING:
+    from food_recognition.config import RunConfig
+
+__all__ = ["add_train_arguments", "check_data_path", "register", "run_lr_find", "run_train"]
 
 
 def register(subparsers: Any) -> None:
@@ -57,18 +61,28 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Handle ``train``: print the package folder."""
-    from food_recognition.cli import CLIError
-
     config = config_from_args(args)
+    check_data_path(config)
     from food_recognition.training import train
-    from food_recognition.training.callbacks import TrainingDataError
 
-    try:
-        package = train(config, args.output)
-    except TrainingDataError as error:
-        raise CLIError(str(error)) from error
+    package = train(config, args.output)
     print(f"model package: {package}")
     return 0
+
+
+def check_data_path(config: RunConfig) -> None:
+    """Refuse a data path that holds no data set, before TensorFlow is even imported.
+
+    :param config: the run.
+    :raises food_recognition.datasets.DatasetLayoutError: ``data.path`` is missing,
+        a file, or a folder without a data set (the message says what was expected).
+    """
+    if config.data.tfrecords:
+        return  # the shards are the data; their folder is checked when read
+    from food_recognition.datasets.layouts import detect_layout
+
+    if config.data.layout == "auto" or not Path(config.data.path).is_dir():
+        detect_layout(config.data.path)
 
 
 def run_lr_find(args: argparse.Namespace) -> int:
@@ -76,9 +90,10 @@ def run_lr_find(args: argparse.Namespace) -> int:
     from food_recognition.cli import CLIError
 
     config = config_from_args(args)
+    check_data_path(config)
     from food_recognition.training import find_learning_rate
 
-    try:
+    try:  # its argument checks (min_lr < max_lr, steps) raise plain ValueErrors
         result = find_learning_rate(
             config, args.output, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps
         )

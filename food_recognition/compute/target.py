@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import attrs
 
+from food_recognition.errors import ComputeError
+
 if TYPE_CHECKING:
     from food_recognition.compute.job import TrainingJob
     from food_recognition.plugins.manager import PluginManager
@@ -45,11 +47,11 @@ JOB_STATES = ("queued", "preparing", "running", "completed", "failed", "canceled
 FINAL_STATES = ("completed", "failed", "canceled")
 
 
-class JobFailedError(RuntimeError):
+class JobFailedError(ComputeError, RuntimeError):
     """A job ended without success; the message says where its log is."""
 
 
-class JobTimeoutError(TimeoutError):
+class JobTimeoutError(ComputeError, TimeoutError):
     """A job did not finish within the time the caller allowed."""
 
 

@@ -16,7 +16,15 @@ An optional SHA-256 is verified; a mismatch removes the file and names both
 digests. Archives (zip, tar, tar.gz, tar.bz2, tar.xz) are extracted only after
 every entry has been checked: an absolute path, a ``..`` that climbs out of
 the target folder, a link pointing outside it, or a device file stops the
-extraction before anything is written, with the entry named.
+extraction before anything is written, with the entry named. So does an
+archive that would extract to more than the disk's free space (or
+``max_bytes``), or to more than :data:`DEFAULT_MAX_RATIO` times its own size
+(a zip bomb; ``max_ratio`` raises the limit).
+
+Extraction writes into a hidden staging folder inside the target and moves
+the files into place only when every entry came out whole, so a damaged
+archive (truncated, or a zip entry longer than its header says) leaves the
+target as it was and raises :class:`CorruptArchiveError`.
 """
 
 from __future__ import annotations
@@ -28,14 +36,22 @@ import posixpath
 import re
 import shutil
 import tarfile
+import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from food_recognition.errors import DataError
+
 __all__ = [
+    "DEFAULT_MAX_RATIO",
+    "RATIO_FLOOR_BYTES",
     "ArchiveTooLargeError",
     "ChecksumError",
+    "CorruptArchiveError",
     "DownloadError",
+    "SourceError",
     "UnsafeArchiveError",
     "download",
     "extract_archive",
@@ -49,20 +65,41 @@ _DRIVE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
 DOWNLOADS_RECORD = ".drive-downloads.json"
 
 
-class DownloadError(Exception):
+#: The most an archive may extract to, as a multiple of its own size. Photos
+#: and most data compress by 1-10x; deflate's best on zeros is about 1,000x.
+DEFAULT_MAX_RATIO = 100.0
+
+#: Archives that extract to less than this are not held to a ratio (a few
+#: megabytes of zeros harm no one).
+RATIO_FLOOR_BYTES = 10_000_000
+
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz")
+
+
+class DownloadError(DataError):
     """A download that could not finish; the message says why and what to try."""
+
+
+class SourceError(DownloadError, ValueError):
+    """The source is neither an http(s) URL nor a Google Drive file id."""
 
 
 class ChecksumError(DownloadError):
     """The downloaded file's SHA-256 is not the expected one (the file was removed)."""
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(DownloadError, ValueError):
     """An archive entry would land outside the target folder; nothing was extracted."""
 
 
-class ArchiveTooLargeError(ValueError):
-    """An archive's files add up to more than the disk (or the limit) can take."""
+class ArchiveTooLargeError(DownloadError, ValueError):
+    """An archive's files add up to more than the disk (or the limit) can take, or to
+    more than ``max_ratio`` times the archive's size; nothing was extracted."""
+
+
+class CorruptArchiveError(DownloadError, ValueError):
+    """An archive that cannot be read whole (truncated, or lying about an entry's size);
+    nothing was extracted."""
 
 
 def download(
@@ -73,6 +110,8 @@ def download(
     extract: bool = True,
     quiet: bool = False,
     retries: int = 3,
+    max_bytes: int | None = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
 ) -> Path:
     """Download ``source`` into ``dest_dir``, verify it, and extract it if it is an archive.
 
@@ -87,13 +126,17 @@ def download(
     :param extract: extract zip and tar archives.
     :param quiet: no progress bar.
     :param retries: reconnects (resuming) after a dropped transfer.
+    :param max_bytes: passed to :func:`extract_archive`.
+    :param max_ratio: passed to :func:`extract_archive`.
     :returns: the extracted folder (the archive's single top-level folder when it
         has one, else ``dest_dir``), or the downloaded file when it is not an
         archive or ``extract`` is false.
     :raises DownloadError: the transfer failed (a partial file is kept for resuming).
     :raises ChecksumError: the SHA-256 does not match.
     :raises UnsafeArchiveError: an archive entry would escape ``dest_dir``.
-    :raises ValueError: ``source`` is neither a URL nor a Drive id.
+    :raises ArchiveTooLargeError: the archive would extract to too much.
+    :raises CorruptArchiveError: the file looks like an archive but cannot be read whole.
+    :raises SourceError: ``source`` is neither a URL nor a Drive id.
     """
     import gdown
     import requests
@@ -144,8 +187,8 @@ def download(
     if filename is None:
         record = _read_marker(downloads) or {}
         downloads.write_text(json.dumps({**record, url: path.name}, indent=1), encoding="utf-8")
-    if extract and _is_archive(path):
-        return extract_archive(path, dest)
+    if extract and _archive_kind(path) is not None:
+        return extract_archive(path, dest, max_bytes=max_bytes, max_ratio=max_ratio)
     return path
 
 
@@ -154,21 +197,32 @@ def extract_archive(
     dest_dir: str | os.PathLike[str],
     *,
     max_bytes: int | None = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
 ) -> Path:
     """Extract a zip or tar archive into ``dest_dir`` after checking every entry.
+
+    The files are written to a staging folder inside ``dest_dir`` and moved into
+    place only once all of them came out whole; an archive that fails midway
+    leaves ``dest_dir`` as it was.
 
     :param archive: the ``.zip``, ``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2`` or ``.tar.xz`` file.
     :param dest_dir: the folder to extract into.
     :param max_bytes: the most its files may add up to, extracted; ``None``: the
         free space of the disk holding ``dest_dir``.
+    :param max_ratio: the most its files may add up to as a multiple of the
+        archive's size (checked once they pass :data:`RATIO_FLOOR_BYTES`);
+        ``None`` turns the check off.
     :returns: the archive's single top-level folder inside ``dest_dir`` when it
         has exactly one, else ``dest_dir``.
     :raises UnsafeArchiveError: an entry with an absolute path, one that climbs out
         with ``..``, a link pointing outside ``dest_dir``, or a device file; the
         message names the entry, and nothing was extracted.
     :raises ArchiveTooLargeError: its files add up to more than ``max_bytes``
-        (a zip bomb, or a full disk); nothing was extracted.
-    :raises ValueError: not a zip or tar archive.
+        (a zip bomb, or a full disk) or to more than ``max_ratio`` times the
+        archive; nothing was extracted.
+    :raises CorruptArchiveError: not a zip or tar archive, or one that cannot be
+        read whole (truncated, an entry larger than declared); nothing was extracted.
+    :raises DownloadError: the files could not be written (a full disk).
     """
     path = Path(archive)
     dest = Path(dest_dir)
@@ -179,28 +233,24 @@ def extract_archive(
     done = _read_marker(marker)
     if done is not None and done.get("stamp") == stamp:
         return dest / str(done["top"]) if done.get("top") else dest
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zipped:
-            names = [info.filename for info in zipped.infolist()]
-            for name in names:
-                _check_name(path, name)
-            # zipfile never writes more than an entry's declared size.
-            _check_size(path, dest, sum(i.file_size for i in zipped.infolist()), max_bytes)
-            zipped.extractall(dest)
-    elif tarfile.is_tarfile(path):
-        with tarfile.open(path) as tarred:
-            members = tarred.getmembers()
-            for member in members:
-                _check_tar_member(path, member)
-            names = [member.name for member in members]
-            _check_size(path, dest, sum(m.size for m in members if m.isfile()), max_bytes)
-            try:
-                # The "data" filter also drops set-uid bits and odd permissions.
-                tarred.extractall(dest, filter="data")
-            except tarfile.FilterError as error:
-                raise UnsafeArchiveError(f"{path}: {error}; nothing more was extracted") from error
-    else:
-        raise ValueError(f"{path}: not a zip or tar archive")
+    kind = _archive_kind(path)
+    if kind is None:
+        raise CorruptArchiveError(f"{path}: not a zip or tar archive; nothing was extracted")
+    try:
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=dest) as staging:
+            if kind == "zip":
+                names = _extract_zip(path, dest, Path(staging), max_bytes, max_ratio)
+            else:
+                names = _extract_tar(path, dest, Path(staging), max_bytes, max_ratio)
+            _move_into(Path(staging), dest)
+    except (zipfile.BadZipFile, tarfile.ReadError, EOFError, zlib.error) as error:
+        raise _corrupt(path, error) from error
+    except OSError as error:
+        if error.errno is None:  # bz2/lzma/gzip say "invalid data" as an OSError
+            raise _corrupt(path, error) from error
+        raise DownloadError(
+            f"{path}: extraction failed: {error.strerror}; nothing was extracted"
+        ) from error
     top = _single_top(names)
     marker.write_text(json.dumps({"stamp": stamp, "top": top}), encoding="utf-8")
     return dest / top if top else dest
@@ -233,7 +283,7 @@ def _resolve(source: str) -> tuple[str, str | None]:
         return text, name or "download"
     if _DRIVE_ID.fullmatch(text):
         return f"https://drive.google.com/uc?id={text}", None
-    raise ValueError(
+    raise SourceError(
         f"{source!r} is neither an http(s):// URL nor a Google Drive file id "
         "(the long id in a drive.google.com/file/d/<id>/view link)"
     )
@@ -251,8 +301,129 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def _is_archive(path: Path) -> bool:
-    return zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
+def _archive_kind(path: Path) -> str | None:
+    """``"zip"``, ``"tar"``, or ``None`` for a file that is no archive.
+
+    A file named like an archive (or starting like a zip) that neither reader
+    accepts is a truncated or damaged download, not a plain file.
+
+    :raises CorruptArchiveError: it looks like an archive but cannot be read.
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            return "zip"
+        if tarfile.is_tarfile(path):
+            return "tar"
+    except (EOFError, OSError, zlib.error):
+        pass  # a stream that ends early: decided by its name and first bytes below
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    name = path.name.lower()
+    if head == b"PK\x03\x04" or name.endswith(".zip"):
+        kind = "zip"
+    elif name.endswith(_TAR_SUFFIXES):
+        kind = "tar"
+    else:
+        return None
+    raise CorruptArchiveError(
+        f"{path}: looks like a {kind} archive but cannot be read (truncated, or not an "
+        "archive at all); nothing was extracted. Delete it and download it again"
+    )
+
+
+def _extract_zip(
+    path: Path, dest: Path, staging: Path, max_bytes: int | None, max_ratio: float | None
+) -> list[str]:
+    with zipfile.ZipFile(path) as zipped:
+        infos = zipped.infolist()
+        names = [info.filename for info in infos]
+        for name in names:
+            _check_name(path, name)
+        # zipfile never writes more than an entry's declared size: an entry whose
+        # data runs longer fails its CRC check (BadZipFile) in the staging folder.
+        total = sum(i.file_size for i in infos)
+        _check_size(path, dest, total, max_bytes)
+        _check_ratio(path, total, max_ratio)
+        zipped.extractall(staging)
+    return names
+
+
+def _extract_tar(
+    path: Path, dest: Path, staging: Path, max_bytes: int | None, max_ratio: float | None
+) -> list[str]:
+    with tarfile.open(path) as tarred:
+        members = tarred.getmembers()  # reads the whole stream: a truncated one fails here
+        for member in members:
+            _check_tar_member(path, member)
+        total = sum(m.size for m in members if m.isfile())
+        _check_size(path, dest, total, max_bytes)
+        _check_ratio(path, total, max_ratio)
+        try:
+            # The "data" filter also drops set-uid bits and odd permissions.
+            tarred.extractall(staging, filter="data")
+        except tarfile.FilterError as error:
+            raise UnsafeArchiveError(f"{path}: {error}; nothing was extracted") from error
+    return [member.name for member in members]
+
+
+def _move_into(staging: Path, dest: Path) -> None:
+    """Move a staged tree into ``dest``: folders merge, files replace their old copies.
+
+    A file where the tree has a folder (or the reverse) stops the move before
+    anything moves, so nothing in ``dest`` is lost.
+    """
+    clash = _first_clash(staging, dest)
+    if clash is not None:
+        raise DownloadError(
+            f"{clash}: the archive has a file where this is a folder, or a folder where this "
+            "is a file; move it away and extract again (nothing was extracted)"
+        )
+    _merge(staging, dest)
+
+
+def _first_clash(staging: Path, dest: Path) -> Path | None:
+    for source in staging.iterdir():
+        target = dest / source.name
+        source_dir = source.is_dir() and not source.is_symlink()
+        if not target.exists() and not target.is_symlink():
+            continue
+        target_dir = target.is_dir() and not target.is_symlink()
+        if source_dir != target_dir:
+            return target
+        if source_dir:
+            clash = _first_clash(source, target)
+            if clash is not None:
+                return clash
+    return None
+
+
+def _merge(staging: Path, dest: Path) -> None:
+    for source in sorted(staging.iterdir()):
+        target = dest / source.name
+        if source.is_dir() and not source.is_symlink() and target.is_dir():
+            _merge(source, target)
+        else:
+            source.replace(target)
+
+
+def _corrupt(path: Path, error: BaseException) -> CorruptArchiveError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return CorruptArchiveError(
+        f"{path}: the archive is damaged ({reason}); nothing was extracted. Delete it and "
+        "download it again"
+    )
+
+
+def _check_ratio(archive: Path, total: int, max_ratio: float | None) -> None:
+    size = max(archive.stat().st_size, 1)
+    if max_ratio is None or total <= RATIO_FLOOR_BYTES or total <= max_ratio * size:
+        return
+    raise ArchiveTooLargeError(
+        f"{archive}: its {_gb(size)} would extract to {_gb(total)}, {total / size:,.0f} times "
+        f"its size, above the limit of {max_ratio:g} (a zip bomb?); nothing was written. If "
+        "you trust it, raise the limit: --max-ratio N on the command line, max_ratio=N in "
+        "Python (0 or None: no limit)"
+    )
 
 
 def _read_marker(marker: Path) -> dict[str, object] | None:
@@ -291,7 +462,8 @@ def _check_size(archive: Path, dest: Path, total: int, max_bytes: int | None) ->
         )
         raise ArchiveTooLargeError(
             f"{archive}: its files add up to {_gb(total)} extracted, but {where}; free some "
-            "space or extract it elsewhere (nothing was written)"
+            "space, extract it elsewhere, or raise the limit (--max-bytes N, max_bytes=N) "
+            "(nothing was written)"
         )
 
 

@@ -39,6 +39,8 @@ import attrs
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from food_recognition.errors import DataError
+
 __all__ = [
     "ALLOWED_FORMATS",
     "MAX_PIXELS",
@@ -86,7 +88,7 @@ _KNOWN_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
 )
 
 
-class ImageError(ValueError):
+class ImageError(DataError, ValueError):
     """An image that cannot be used; the message is the reason (``"truncated JPEG"``...)."""
 
 

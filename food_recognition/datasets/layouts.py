@@ -28,6 +28,8 @@ from pathlib import Path
 
 import attrs
 
+from food_recognition.errors import DataError
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "LAYOUTS",
@@ -54,7 +56,7 @@ Entry = tuple[str, int]
 """An image: its path relative to the root (POSIX separators) and its label."""
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(DataError, ValueError):
     """A data-set folder that does not match its layout; the message names the file."""
 
 

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from food_recognition.errors import DataError
+
 if TYPE_CHECKING:
     from food_recognition.datasets.splits import Dataset, Split
 
@@ -47,7 +49,7 @@ DEFAULT_SHARD_SIZE = 2048
 _FORMAT = 1
 
 
-class TFRecordError(ValueError):
+class TFRecordError(DataError, ValueError):
     """A shard folder is missing its index, or the index does not match the shards."""
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from food_recognition.config import TTAConfig, to_dict
+from food_recognition.errors import TrainingError
 from food_recognition.evaluation.metrics import ClassificationMetrics, compute_metrics
 from food_recognition.evaluation.plots import (
     Mistake,
@@ -32,7 +33,7 @@ __all__ = ["EvaluationError", "EvaluationReport", "evaluate", "worst_mistakes", 
 logger = logging.getLogger(__name__)
 
 
-class EvaluationError(ValueError):
+class EvaluationError(TrainingError, ValueError):
     """A split cannot be evaluated with a package (classes that do not match, no images)."""
 
 

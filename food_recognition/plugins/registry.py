@@ -15,6 +15,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from food_recognition.errors import PluginError
+
 _NAME = re.compile(r"^[a-z][a-z0-9_.\-]*$")
 
 #: Preprocessing modes a backbone can declare; the model's first layer applies
@@ -96,11 +98,11 @@ class _Named(Protocol):
 SpecT = TypeVar("SpecT", bound=_Named)
 
 
-class DuplicateNameError(ValueError):
+class DuplicateNameError(PluginError, ValueError):
     """Two plugins registered the same name for the same kind of contribution."""
 
 
-class UnknownNameError(LookupError):
+class UnknownNameError(PluginError, LookupError):
     """A name was looked up that no plugin registered."""
 
     def __str__(self) -> str:

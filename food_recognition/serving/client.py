@@ -22,13 +22,15 @@ from typing import Any
 import attrs
 import requests
 
+from food_recognition.errors import ServingError
+
 __all__ = ["Label", "Prediction", "ScoringClient", "ScoringError", "predict_image"]
 
 #: The header that sends a request to one deployment of an endpoint (bypassing the traffic split).
 DEPLOYMENT_HEADER = "azureml-model-deployment"
 
 
-class ScoringError(Exception):
+class ScoringError(ServingError):
     """The scoring URI refused a request or failed; ``status`` and the server's ``message``."""
 
     def __init__(self, status: int, message: str) -> None:

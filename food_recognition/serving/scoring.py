@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from food_recognition.errors import ServingError
 from food_recognition.serving.batching import BatchSettings, MicroBatcher
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ _SOURCE_NAMES = ("image", "blob")
 _NO_TTA = ("none", "identity")
 
 
-class RequestError(Exception):
+class RequestError(ServingError):
     """A request the scorer refuses: a 4xx ``status`` and a message naming the problem.
 
     :param message: what was wrong and, where it helps, what to send instead.
@@ -128,7 +129,7 @@ class RequestError(Exception):
         self.status = status
 
 
-class ModelDirError(RuntimeError):
+class ModelDirError(ServingError, RuntimeError):
     """The model folder holds no model package, or several; the message lists what it holds."""
 
 

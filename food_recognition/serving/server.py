@@ -33,6 +33,8 @@ from types import TracebackType
 
 import attrs
 
+from food_recognition.errors import ServingError
+
 __all__ = [
     "DEFAULT_THREADS",
     "SCORE_SCRIPT",
@@ -82,7 +84,7 @@ def worker_environment(
     return {GUNICORN_ENV: f"{own} {extra}".strip()}
 
 
-class ServerError(RuntimeError):
+class ServerError(ServingError, RuntimeError):
     """The inference server exited or did not become ready; the message ends with its log."""
 
 

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from food_recognition.errors import TrainingError
 from food_recognition.training.checkpoint import CheckpointStore, RunState
 from food_recognition.training.metric_names import EPOCH_METRICS
 from food_recognition.training.schedules import one_cycle_momentum
@@ -34,7 +35,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(TrainingError, ValueError):
     """The training data ran out: not one image of the split could be loaded."""
 
 

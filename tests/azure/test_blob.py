@@ -16,6 +16,7 @@ import pytest
 
 from food_recognition.azure.blob import (
     BlobCredentialsError,
+    BlobTransferError,
     blob_service_client,
     download_prefix,
     upload_tree,
@@ -72,16 +73,23 @@ def test_upload_is_concurrent_and_comes_back_byte_identical(
 ) -> None:
     # The first two uploads wait for each other: a sequential upload would never
     # get past the barrier (BrokenBarrierError after 20 s), a concurrent one does.
+    # Each request takes its place in line under the lock, so exactly the first
+    # two wait, whatever the interleaving of the upload threads.
     barrier = threading.Barrier(2, timeout=20)
+    lock = threading.Lock()
     puts: list[str] = []
+    met = threading.Event()
 
     def on_request(request: Any) -> None:
         if request.http_request.method == "PUT" and "restype=container" not in str(
             request.http_request.url
         ):
-            puts.append(request.http_request.url)
-            if len(puts) <= 2:
+            with lock:
+                puts.append(request.http_request.url)
+                place = len(puts)
+            if place <= 2:
                 barrier.wait()
+                met.set()
 
     from azure.storage.blob import BlobServiceClient
 
@@ -89,6 +97,7 @@ def test_upload_is_concurrent_and_comes_back_byte_identical(
     container = container_name()
     expected = files_of(tree)
     report = upload_tree(tree, container, prefix="food-101", client=client, max_concurrency=4)
+    assert met.is_set(), "two uploads were never in flight at once"
     assert report.container == container and report.prefix == "food-101/"
     assert sorted(report.uploaded) == sorted(f"food-101/{name}" for name in expected)
     assert report.skipped == ()
@@ -167,7 +176,67 @@ def test_an_upload_killed_midway_finishes_on_rerun_without_duplicates(
 
 
 def test_download_of_a_missing_container_is_a_clear_error(blob_env: str, tmp_path: Path) -> None:
-    from food_recognition.azure.blob import BlobTransferError
-
     with pytest.raises(BlobTransferError, match="container 'does-not-exist' does not exist"):
         download_prefix("does-not-exist", "", tmp_path)
+
+
+# -- credentials that cannot work (issue 14, item 10) ----------------------------------
+
+SECRET = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWJlLXByaW50ZWQ="  # base64, and in no message
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("just-some-text", "every part must be NAME=VALUE"),
+        (f"AccountKey={SECRET}", "names no AccountName"),
+        ("AccountName=food;EndpointSuffix=core.windows.net", "no AccountKey"),
+        ("AccountName=food;AccountKey=not*base64*" + SECRET, "the AccountKey is not base64"),
+        (f"BlobEndpoint=https://x.blob.core.windows.net/;AccountKey={SECRET}", "needs its Account"),
+    ],
+)
+def test_a_malformed_connection_string_names_the_variable_and_the_form(
+    monkeypatch: pytest.MonkeyPatch, value: str, reason: str
+) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", value)
+    with pytest.raises(BlobCredentialsError) as info:
+        blob_service_client()
+    message = str(info.value)
+    assert message.startswith("AZURE_STORAGE_CONNECTION_STRING is not a valid connection string")
+    assert reason in message and "AccountName=<account>;AccountKey=<key>" in message
+    assert SECRET not in message and "\n" not in message
+
+
+def wrong_key(connection_string: str) -> str:
+    parts = dict(part.split("=", 1) for part in connection_string.strip(";").split(";"))
+    parts["AccountKey"] = SECRET
+    return ";".join(f"{k}={v}" for k, v in parts.items())
+
+
+def test_refused_credentials_say_what_to_check(
+    azurite: str, tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", wrong_key(azurite))
+    with pytest.raises(BlobCredentialsError) as info:
+        upload_tree(tree, container_name())
+    message = str(info.value)
+    assert (
+        "refused the credentials" in message and "check the AccountName and AccountKey" in message
+    )
+    assert "run the same" not in message and SECRET not in message
+    with pytest.raises(BlobCredentialsError, match="check the AccountName and AccountKey"):
+        download_prefix(container_name(), "", tmp_path / "back")
+
+
+def test_a_failed_upload_says_a_rerun_finishes_it(blob_env: str, tree: Path) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    def refuse_one(request: Any) -> None:
+        if request.http_request.method == "PUT" and "cmyk.jpg" in request.http_request.url:
+            request.http_request.headers["x-ms-blob-type"] = "NoSuchType"  # a 400 from the service
+
+    client = BlobServiceClient.from_connection_string(blob_env, raw_request_hook=refuse_one)
+    with pytest.raises(
+        BlobTransferError, match=r"cmyk\.jpg: upload failed: .*run the same upload again"
+    ):
+        upload_tree(tree, container_name(), client=client, max_concurrency=2)

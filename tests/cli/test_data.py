@@ -6,6 +6,7 @@ import hashlib
 import json
 import tarfile
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,83 @@ def test_upload_without_credentials_says_how(
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
     assert main(["data", "upload", str(tree), "--container", "x"]) == 2
     assert "AZURE_STORAGE_CONNECTION_STRING" in capsys.readouterr().err
+
+
+# -- bad archives and bad credentials: one line, exit 2 (issue 14, items 8-10) ----------
+
+
+def one_line(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_download_of_damaged_archives_is_one_line(
+    tmp_path: Path, http_server: FileServer, tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.datasets.test_download import lying_zip, truncated
+
+    lying_zip(http_server.root / "lying.zip", declared=50_000)
+    (tmp_path / "noise.bin").write_bytes(bytes(range(256)) * 2000)
+    with tarfile.open(http_server.root / "cut.tar.gz", "w:gz") as tar:
+        tar.add(tree, arcname="food-101")
+        tar.add(tmp_path / "noise.bin", arcname="food-101/noise.bin")
+    truncated(http_server.root / "cut.tar.gz")
+    zip_source = http_server.root / "cut.zip"
+    with zipfile.ZipFile(zip_source, "w") as zipped:
+        zipped.writestr("food-101/noise.bin", (tmp_path / "noise.bin").read_bytes())
+    truncated(zip_source)
+    for name, words in [
+        ("lying.zip", "the archive is damaged (Bad CRC-32"),
+        ("cut.tar.gz", "the archive is damaged"),
+        ("cut.zip", "looks like a zip archive but cannot be read"),
+    ]:
+        dest = tmp_path / name
+        code = main(["data", "download", http_server.url_for(name), str(dest), "--quiet"])
+        assert (code, words) == (2, words) and words in one_line(capsys.readouterr().err)
+        assert sorted(p.name for p in dest.iterdir()) == [name]  # only the download itself
+
+
+def test_download_limits_are_options(
+    tmp_path: Path, http_server: FileServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.datasets.test_download import zeros_zip
+
+    zeros_zip(http_server.root / "bomb.zip", 12_000_000)
+    url = http_server.url_for("bomb.zip")
+    dest = str(tmp_path / "d")
+    assert main(["data", "download", url, dest, "--quiet"]) == 2
+    assert "above the limit of 100 (a zip bomb?)" in one_line(capsys.readouterr().err)
+    assert (
+        main(["data", "download", url, dest, "--quiet", "--max-ratio", "0", "--max-bytes", "1000"])
+        == 2
+    )
+    assert "the limit is 0.001 MB" in one_line(capsys.readouterr().err)
+    assert main(["data", "download", url, dest, "--quiet", "--max-ratio", "2000"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "d" / "bomb")
+
+
+SECRET = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWJlLXByaW50ZWQ="
+
+
+def test_upload_with_a_malformed_connection_string_is_one_line(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", f"AccountName=food AccountKey={SECRET}")
+    assert main(["data", "upload", str(tree), "--container", "x"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("error: AZURE_STORAGE_CONNECTION_STRING is not a valid connection")
+    assert "AccountName=<account>;AccountKey=<key>" in line and SECRET not in line
+
+
+def test_upload_with_a_wrong_key_says_what_to_check(
+    azurite: str, tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.azure.test_blob import wrong_key
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", wrong_key(azurite))
+    assert main(["data", "upload", str(tree), "--container", f"k-{uuid.uuid4().hex[:8]}"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "refused the credentials" in line and "check the AccountName and AccountKey" in line
+    assert "run the same command again" not in line and wrong_key(azurite) not in line

@@ -6,6 +6,7 @@ import hashlib
 import io
 import random
 import re
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from food_recognition.datasets import load_dataset
 from food_recognition.datasets.download import (
     ArchiveTooLargeError,
     ChecksumError,
+    CorruptArchiveError,
     DownloadError,
     UnsafeArchiveError,
     download,
@@ -301,3 +303,113 @@ def test_an_archive_bigger_than_the_limit_is_not_extracted(tmp_path: Path, kind:
     assert not (dest / "data").exists()
     assert extract_archive(archive, dest, max_bytes=3_000_000) == dest / "data"
     assert (dest / "data" / "zeros.bin").stat().st_size == 2_000_000
+
+
+# -- damaged archives and bombs (issue 14, items 8-9) ---------------------------------
+
+
+def lying_zip(archive: Path, declared: int) -> Path:
+    """A zip whose ``pkg/a.bin`` holds 100 kB but whose headers declare ``declared`` bytes."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("pkg/b.txt", b"new")
+        zipped.writestr("pkg/a.bin", random.Random(1).randbytes(100_000))
+    raw = bytearray(archive.read_bytes())
+    local = raw.find(b"PK\x03\x04", raw.find(b"pkg/a.bin") - 40)
+    central = raw.find(b"PK\x01\x02", raw.find(b"PK\x01\x02") + 1)  # a.bin's entry
+    struct.pack_into("<I", raw, local + 22, declared)  # local header: uncompressed size
+    struct.pack_into("<I", raw, central + 24, declared)  # central directory: the same
+    archive.write_bytes(bytes(raw))
+    return archive
+
+
+def test_a_zip_entry_longer_than_declared_leaves_the_target_as_it_was(tmp_path: Path) -> None:
+    archive = lying_zip(tmp_path / "lying.zip", declared=50_000)
+    dest = tmp_path / "out"
+    (dest / "pkg").mkdir(parents=True)
+    (dest / "pkg" / "b.txt").write_text("old")
+    with pytest.raises(CorruptArchiveError, match=r"lying\.zip: the archive is damaged \(Bad CRC"):
+        extract_archive(archive, dest)
+    assert not (dest / "pkg" / "a.bin").exists()  # no partial file
+    assert (dest / "pkg" / "b.txt").read_text() == "old"  # nothing replaced
+    assert sorted(p.name for p in dest.iterdir()) == ["pkg"]  # no staging folder left
+
+
+def test_a_good_archive_merges_into_an_existing_folder(tmp_path: Path) -> None:
+    archive = zip_with(tmp_path / "ok.zip", {"pkg/b.txt": b"new", "pkg/c.txt": b"c"})
+    dest = tmp_path / "out"
+    (dest / "pkg").mkdir(parents=True)
+    (dest / "pkg" / "b.txt").write_text("old")
+    (dest / "pkg" / "mine.txt").write_text("kept")
+    assert extract_archive(archive, dest) == dest / "pkg"
+    assert (dest / "pkg" / "b.txt").read_text() == "new"
+    assert (dest / "pkg" / "mine.txt").read_text() == "kept"
+    assert sorted(p.name for p in dest.iterdir()) == [".ok.zip.extracted", "pkg"]
+
+
+def truncated(archive: Path) -> Path:
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    return archive
+
+
+def test_a_truncated_tar_gz_is_a_corrupt_archive(tmp_path: Path) -> None:
+    tree = make_food101(tmp_path / "src" / "food-101", size=(64, 48))
+    (tree / "noise.bin").write_bytes(random.Random(0).randbytes(300_000))
+    archive = truncated(make_tar_gz(tree, tmp_path / "food-101.tar.gz"))
+    with pytest.raises(CorruptArchiveError, match=r"damaged.*download it again"):
+        extract_archive(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["food-101.zip", "food-101.bin"])
+def test_a_truncated_zip_download_is_refused_not_kept_as_a_plain_file(
+    tmp_path: Path, http_server: FileServer, name: str
+) -> None:
+    archive = zip_with(
+        http_server.root / name, {"food-101/a.bin": random.Random(2).randbytes(50_000)}
+    )
+    truncated(archive)
+    with pytest.raises(CorruptArchiveError, match="looks like a zip archive but cannot be read"):
+        download(http_server.url_for(name), tmp_path / "d", quiet=True)
+    assert not (tmp_path / "d" / "food-101").exists()
+
+
+def test_a_plain_file_named_like_an_archive_is_refused(tmp_path: Path) -> None:
+    page = tmp_path / "food-101.tar.gz"
+    page.write_text("<html>quota exceeded</html>")
+    with pytest.raises(CorruptArchiveError, match="looks like a tar archive"):
+        extract_archive(page, tmp_path / "out")
+
+
+def zeros_zip(archive: Path, size: int) -> Path:
+    with (
+        zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped,
+        zipped.open("bomb/zeros.bin", "w") as handle,
+    ):
+        for _ in range(size // 1_000_000):
+            handle.write(bytes(1_000_000))
+    return archive
+
+
+def test_a_zip_bomb_is_refused_by_its_compression_ratio(tmp_path: Path) -> None:
+    archive = zeros_zip(tmp_path / "bomb.zip", 20_000_000)  # about 20 kB on disk
+    dest = tmp_path / "out"
+    with pytest.raises(ArchiveTooLargeError) as info:
+        extract_archive(archive, dest, max_bytes=10**12)
+    message = str(info.value)
+    assert "would extract to 20 MB" in message and "above the limit of 100" in message
+    assert "--max-ratio" in message and "max_ratio=" in message
+    assert list(dest.iterdir()) == []
+    # The limit is the caller's to raise.
+    assert extract_archive(archive, dest, max_ratio=None) == dest / "bomb"
+    assert (dest / "bomb" / "zeros.bin").stat().st_size == 20_000_000
+
+
+def test_download_passes_the_limits_on(tmp_path: Path, http_server: FileServer) -> None:
+    zeros_zip(http_server.root / "bomb.zip", 12_000_000)
+    url = http_server.url_for("bomb.zip")
+    with pytest.raises(ArchiveTooLargeError, match="the limit is 1 MB"):
+        download(url, tmp_path / "d", quiet=True, max_bytes=1_000_000, max_ratio=None)
+    with pytest.raises(ArchiveTooLargeError, match="above the limit of 100"):
+        download(url, tmp_path / "d", quiet=True)
+    assert download(url, tmp_path / "d", quiet=True, max_ratio=10_000) == tmp_path / "d" / "bomb"
