@@ -42,49 +42,19 @@ from food_recognition.azure.deploy import (
     ResourceLimits,
     check_resources,
 )
+from food_recognition.azure.jobs.vm_sizes import GPU_SIZES, retired_series
 
 __all__ = [
     "CURRENT_GPU_SIZES",
-    "RETIRED_VM_SIZES",
     "CheckReport",
     "Finding",
     "PreflightError",
     "check_deployment",
     "check_training",
-    "retired_size",
 ]
 
-#: Retired VM size families: (pattern on the size name, retirement date, source).
-RETIRED_VM_SIZES: tuple[tuple[str, str, str], ...] = (
-    (
-        r"Standard_NC\d+s_v3",
-        "2025-09-30",
-        "https://learn.microsoft.com/en-us/azure/virtual-machines/ncv3-nc6s-nc12s-nc24s-retirement",
-    ),
-    (
-        r"Standard_NC\d+r?",
-        "2023-09-06",
-        "https://learn.microsoft.com/en-us/azure/virtual-machines/sizes/retirement/retired-sizes-list",
-    ),
-    (
-        r"Standard_NC\d+r?s_v2",
-        "2023-09-06",
-        "https://learn.microsoft.com/en-us/azure/virtual-machines/sizes/retirement/retired-sizes-list",
-    ),
-    (
-        r"Standard_ND\d+r?s",
-        "2023-09-06",
-        "https://learn.microsoft.com/en-us/azure/virtual-machines/sizes/retirement/retired-sizes-list",
-    ),
-    (
-        r"Standard_NV\d+(_Promo)?",
-        "2023-09-06",
-        "https://learn.microsoft.com/en-us/azure/virtual-machines/nv-series-retirement",
-    ),
-)
-
-#: Current GPU sizes a fix suggests (T4, A100 and H100 families).
-CURRENT_GPU_SIZES = ("Standard_NC4as_T4_v3", "Standard_NC24ads_A100_v4", "Standard_NC40ads_H100_v5")
+#: Current GPU sizes a fix suggests (the smallest of each family: T4, A100, H100).
+CURRENT_GPU_SIZES = tuple(sizes[0] for sizes in GPU_SIZES.values())
 
 _DATASTORE_PATH = re.compile(r"^azureml://datastores/(?P<name>[^/]+)/paths/(?P<path>.*)$")
 _BLOB_URL = re.compile(
@@ -155,23 +125,6 @@ class CheckReport:
         """
         if not self.ok:
             raise PreflightError(self)
-
-
-def retired_size(vm_size: str) -> tuple[str, str] | None:
-    """The retirement date and source of a retired VM size, or ``None`` for a current one.
-
-    >>> retired_size("Standard_NC6s_v3")[0]
-    '2025-09-30'
-    >>> retired_size("Standard_NC4as_T4_v3") is None
-    True
-
-    :param vm_size: an Azure VM size name.
-    :returns: ``(date, source URL)`` or ``None``.
-    """
-    for pattern, date, source in RETIRED_VM_SIZES:
-        if re.fullmatch(pattern, vm_size, re.IGNORECASE):
-            return date, source
-    return None
 
 
 def check_training(
@@ -278,14 +231,15 @@ def _check_cluster(ml_client: Any, cluster: Any, nodes: int) -> list[Finding]:
         ]
     findings = [Finding("compute", True, f"cluster {name!r} exists")]
     size_name = str(cluster.size or "")
-    retired = retired_size(size_name)
+    retired = retired_series(size_name)
     size = _find_size(ml_client, size_name)
     if retired is not None:
         findings.append(
             Finding(
                 "vm-size",
                 False,
-                f"cluster {name!r} uses {size_name}, retired on {retired[0]} ({retired[1]}); "
+                f"cluster {name!r} uses {size_name}, retired on {retired[1]} "
+                f"(the {retired[0]} series, {retired[2]}); "
                 f"create a cluster of a current GPU size ({', '.join(CURRENT_GPU_SIZES)})",
             )
         )
