@@ -155,6 +155,8 @@ def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
         parser.error(str(error))
     if not args.data_uri and not args.account_url:
         parser.error("give --account-url (with --data to upload) or --data-uri")
+    if not (args.data_uri or args.dry_run or args.data):
+        parser.error("give --data (the extracted data set to upload) or --data-uri")
     data = args.data_uri or data_url(args.account_url, args.container)
 
     sweep = load_sweep(args.sweep)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,15 @@ def test_gpu_and_cpu_locks_differ_where_they_must() -> None:
     assert not any(name.startswith("nvidia-") for name in cpu)
     # The same TensorFlow release on both sides: a model trained on one loads on the other.
     assert gpu["tensorflow"] == cpu["tensorflow-cpu"] and gpu["keras"] == cpu["keras"]
+
+
+@pytest.mark.parametrize("name", ["keras", "tensorflow-cpu", "azureml-inference-server-http"])
+def test_the_serving_lock_pins_what_the_tests_run(name: str) -> None:
+    # The model format and the scoring server: what the endpoint runs is what ran here.
+    assert pinned_versions(lock_path("cpu"))[name] == metadata.version(name), (
+        f"{name} {metadata.version(name)} is installed here; the lock pins another: "
+        "run `nox -s lock` (or reinstall the test environment)"
+    )
 
 
 def test_a_changed_requirement_changes_the_digest(tmp_path: Path) -> None:

@@ -205,6 +205,35 @@ def test_storage_urls_are_mounted_as_given_with_the_job_identity(
     assert not azureml_rest.find("PUT", r"datastores/.*")
 
 
+def test_the_submitter_can_read_the_data_with_their_own_identity(
+    azureml_rest: AzureMLRestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import json
+
+    from azure.core.credentials import AccessToken
+
+    from tests.fixtures import azureml_rest as fixture
+
+    def part(data: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    # With a user identity the SDK sends the submitter's Azure ML token along, and
+    # checks that its audience is Azure ML's (azure/ai/ml/operations/_job_operations.py:1892;
+    # the audience is the cloud's aml_resource_id without its slash, _azure_environments.py:163).
+    token = f"{part({'alg': 'none'})}.{part({'aud': azureml_rest.url})}."
+
+    class UserCredential(fixture.StaticTokenCredential):
+        def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+            return AccessToken(token, 4102444800)
+
+    monkeypatch.setattr(fixture, "StaticTokenCredential", UserCredential)
+    _target(azureml_rest).submit(_job(identity="user"))
+    body = _submitted(azureml_rest)
+    assert body["identity"] == {"identityType": "UserIdentity"}
+    assert body["inputs"]["data"]["uri"] == DATASTORE_PATH
+
+
 def test_a_sas_url_is_refused_before_any_request(azureml_rest: AzureMLRestServer) -> None:
     target = _target(azureml_rest)
     with pytest.raises(JobSpecError, match="query string"):

@@ -37,7 +37,6 @@ __all__ = [
     "INFERENCE_IMAGE",
     "build_environment",
     "conda_spec",
-    "requirements",
 ]
 
 #: The conda file shipped with the package.
@@ -45,8 +44,6 @@ CONDA_FILE = Path(__file__).with_name("conda.yaml")
 
 #: A name to register the environment under, when a named one is wanted.
 ENVIRONMENT_NAME = "food-recognition-gpu"
-
-_PACKAGE = "food-recognition"
 
 
 def conda_spec(
@@ -72,70 +69,6 @@ def conda_spec(
         if isinstance(item, dict) and "pip" in item:
             item["pip"] = [*first, *locked, *extra_pip]
     return spec
-
-
-def requirements(extra: str = "gpu") -> list[str]:
-    """This package's runtime requirements and those of ``extra``, as pip lines.
-
-    TensorFlow and Keras, which decide whether a model package written on one
-    side loads on the other, are pinned to the versions installed here (for
-    ``tensorflow[and-cuda]``, the same release as a local ``tensorflow-cpu``).
-    The rest keep the package's ranges, so that pip can settle them with the
-    environment's other packages (``azureml-mlflow`` caps ``mlflow-skinny`` and
-    ``azure-storage-blob`` below the newest releases).
-
-    >>> any(line.startswith("keras==") for line in requirements("gpu"))
-    True
-    >>> pinned = [line for line in requirements("gpu") if "==" in line]
-    >>> [line.split("==")[0] for line in pinned]
-    ['keras', 'tensorflow[and-cuda]']
-
-    :param extra: ``gpu`` or ``cpu``.
-    :returns: pip requirement lines, in the package metadata's order.
-    :raises LookupError: the package is not installed (its metadata lists the
-        requirements): ``pip install -e .``, or pass ``package=``.
-    """
-    from importlib import metadata
-
-    from packaging.requirements import Requirement
-    from packaging.specifiers import SpecifierSet
-
-    try:
-        declared = metadata.requires(_PACKAGE) or []
-    except metadata.PackageNotFoundError as error:
-        raise LookupError(
-            f"{_PACKAGE} is not installed, so its requirements are unknown: install it "
-            "(`pip install -e .` in a checkout), or pass package= a requirement that installs it"
-        ) from error
-    lines = []
-    for text in declared:
-        requirement = Requirement(text)
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": extra}):
-            continue
-        requirement.marker = None
-        installed = _installed_version(requirement.name)
-        if requirement.name in _PINNED and installed is not None:
-            requirement.specifier = SpecifierSet(f"=={installed}")
-        line = str(requirement)
-        if line not in lines:
-            lines.append(line)
-    return lines
-
-
-#: The requirements pinned to the local version: what a saved model depends on.
-_PINNED = ("keras", "tensorflow", "tensorflow-cpu")
-
-
-def _installed_version(name: str) -> str | None:
-    from importlib import metadata
-
-    # The CPU and GPU wheels of TensorFlow are the same release under two names.
-    for candidate in (name, "tensorflow-cpu") if name == "tensorflow" else (name,):
-        try:
-            return metadata.version(candidate)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
 
 
 def build_environment(
