@@ -236,8 +236,11 @@ def extract_archive(
     kind = _archive_kind(path)
     if kind is None:
         raise CorruptArchiveError(f"{path}: not a zip or tar archive; nothing was extracted")
+    staging_prefix = f".{path.name}.staging-"
+    for stale in dest.glob(f"{glob_escape(staging_prefix)}*"):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed midway
     try:
-        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=dest) as staging:
+        with tempfile.TemporaryDirectory(prefix=staging_prefix, dir=dest) as staging:
             if kind == "zip":
                 names = _extract_zip(path, dest, Path(staging), max_bytes, max_ratio)
             else:

@@ -337,6 +337,7 @@ def test_a_zip_entry_longer_than_declared_leaves_the_target_as_it_was(tmp_path: 
 def test_a_good_archive_merges_into_an_existing_folder(tmp_path: Path) -> None:
     archive = zip_with(tmp_path / "ok.zip", {"pkg/b.txt": b"new", "pkg/c.txt": b"c"})
     dest = tmp_path / "out"
+    (dest / ".ok.zip.staging-killed" / "pkg").mkdir(parents=True)  # a killed run's leftovers
     (dest / "pkg").mkdir(parents=True)
     (dest / "pkg" / "b.txt").write_text("old")
     (dest / "pkg" / "mine.txt").write_text("kept")
