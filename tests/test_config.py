@@ -310,3 +310,16 @@ def test_fuzz_yaml_text(text: str) -> None:
 def test_fuzz_set_overrides(pairs: list[tuple[str, str]]) -> None:
     # What ``--set PATH=VALUE`` and ``--section.field VALUE`` hand over: strings.
     assert_config_or_one_line(lambda: with_overrides(RunConfig(), dict(pairs)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=40) | st.sampled_from([f"{p}=nan" for p in PATHS]), max_size=3))
+def test_fuzz_the_set_option_as_the_command_line_parses_it(items: list[str]) -> None:
+    import argparse
+
+    from food_recognition.cli.config_args import add_config_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    args = parser.parse_args([f"--set={item}" for item in items])
+    assert_config_or_one_line(lambda: config_from_args(args))
