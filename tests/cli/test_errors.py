@@ -65,7 +65,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working folder and no Azure settings: nothing to fall back on."""
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.startswith(("AZURE_", "FOOD_RECOGNITION_ENDPOINT")):
+        if name.startswith(("AZURE_", "AZUREML_", "FOOD_RECOGNITION_ENDPOINT")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("FOOD_RECOGNITION_CACHE", str(tmp_path / "cache"))
     return tmp_path
@@ -133,7 +133,7 @@ def test_every_library_exception_belongs_to_the_family() -> None:
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZUREML_"))}
     env["PYTHONPATH"] = str(REPO)
     return subprocess.run(
         [sys.executable, "-m", "food_recognition", *args],
