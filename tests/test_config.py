@@ -218,6 +218,10 @@ def test_a_bad_file_is_one_line_naming_it(tmp_path: Path, text: str, fragment: s
     assert "\n" not in message and len(message) < 400
 
 
+def test_a_data_path_may_be_a_path_object(tmp_path: Path) -> None:
+    assert DataConfig(path=tmp_path).path == str(tmp_path)  # type: ignore[arg-type]
+
+
 def test_an_empty_section_keeps_the_defaults(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text("training:\nmodel:\n  backbone: mobilenet_v3_small\n")
