@@ -28,7 +28,7 @@ import math
 import re
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeAlias, TypeVar
 
 import attrs
@@ -184,6 +184,10 @@ def _optional_float(value: Any) -> Any:
     return None if value is None or value == "none" else _float(value)
 
 
+def _path(value: Any) -> Any:
+    return str(value) if isinstance(value, PurePath) else value
+
+
 def _optional_str(value: Any) -> Any:
     return None if value is None or value in ("", "none", "None") else str(value)
 
@@ -307,7 +311,7 @@ class DataConfig:
     :param deterministic: reproducible element order (slower; for tests).
     """
 
-    path: str = attrs.field(default="data/food-101", validator=_is_str())
+    path: str = attrs.field(default="data/food-101", converter=_path, validator=_is_str())
     layout: str = attrs.field(default="auto", validator=_one_of(*LAYOUTS))
     batch_size: int = _int_field(32, 1)
     validation_fraction: float = _float_field(0.1, 0.0, 0.9)

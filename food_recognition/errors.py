@@ -11,8 +11,8 @@ catch as widely or as narrowly as it needs (as ``httpx.HTTPError`` works)::
     ├── DataError
     │   ├── DatasetLayoutError, ImageError, TFRecordError (also ValueError)
     │   └── DownloadError                    food_recognition.datasets.download
-    │       └── ChecksumError, CorruptArchiveError, UnsafeArchiveError,
-    │           ArchiveTooLargeError
+    │       └── SourceError, ChecksumError, CorruptArchiveError,
+    │           UnsafeArchiveError, ArchiveTooLargeError
     ├── TrainingError
     │   └── TrainingDataError, EvaluationError (also ValueError)
     ├── PackageError (also ValueError)       food_recognition.package

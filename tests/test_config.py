@@ -218,6 +218,10 @@ def test_a_bad_file_is_one_line_naming_it(tmp_path: Path, text: str, fragment: s
     assert "\n" not in message and len(message) < 400
 
 
+def test_a_data_path_may_be_a_path_object(tmp_path: Path) -> None:
+    assert DataConfig(path=tmp_path).path == str(tmp_path)  # type: ignore[arg-type]
+
+
 def test_an_empty_section_keeps_the_defaults(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text("training:\nmodel:\n  backbone: mobilenet_v3_small\n")
@@ -310,3 +314,16 @@ def test_fuzz_yaml_text(text: str) -> None:
 def test_fuzz_set_overrides(pairs: list[tuple[str, str]]) -> None:
     # What ``--set PATH=VALUE`` and ``--section.field VALUE`` hand over: strings.
     assert_config_or_one_line(lambda: with_overrides(RunConfig(), dict(pairs)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=40) | st.sampled_from([f"{p}=nan" for p in PATHS]), max_size=3))
+def test_fuzz_the_set_option_as_the_command_line_parses_it(items: list[str]) -> None:
+    import argparse
+
+    from food_recognition.cli.config_args import add_config_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    args = parser.parse_args([f"--set={item}" for item in items])
+    assert_config_or_one_line(lambda: config_from_args(args))

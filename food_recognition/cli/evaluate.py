@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from food_recognition.config import TTAConfig
     from food_recognition.package import ModelPackage
 
-__all__ = ["register", "run_backbones", "run_evaluate", "run_predict"]
+__all__ = ["json_ready", "register", "run_backbones", "run_evaluate", "run_predict"]
 
 SPLITS = ("test", "validation", "train")
 
@@ -115,7 +116,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         split_name=args.split,
     )
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(json_ready(report.to_dict()), indent=2, allow_nan=False))
         return 0
     print(report.summary())
     for pair in report.final.most_confused[:5]:
@@ -210,6 +211,25 @@ def run_backbones(args: argparse.Namespace) -> int:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[4]]).rstrip())
     return 0
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every NaN or infinity as ``None``: JSON has no NaN, and a
+    diverged model's log loss is one.
+
+    >>> json_ready({"log_loss": float("nan"), "top1": [0.5, float("inf")]})
+    {'log_loss': None, 'top1': [0.5, None]}
+
+    :param value: plain data (dicts, lists, numbers, strings).
+    :returns: the same data, strict-JSON ready.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    return value
 
 
 # -- helpers -------------------------------------------------------------------

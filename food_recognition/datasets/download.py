@@ -236,8 +236,11 @@ def extract_archive(
     kind = _archive_kind(path)
     if kind is None:
         raise CorruptArchiveError(f"{path}: not a zip or tar archive; nothing was extracted")
+    staging_prefix = f".{path.name}.staging-"
+    for stale in dest.glob(f"{glob_escape(staging_prefix)}*"):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed midway
     try:
-        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=dest) as staging:
+        with tempfile.TemporaryDirectory(prefix=staging_prefix, dir=dest) as staging:
             if kind == "zip":
                 names = _extract_zip(path, dest, Path(staging), max_bytes, max_ratio)
             else:
@@ -245,6 +248,11 @@ def extract_archive(
             _move_into(Path(staging), dest)
     except (zipfile.BadZipFile, tarfile.ReadError, EOFError, zlib.error) as error:
         raise _corrupt(path, error) from error
+    except (NotImplementedError, RuntimeError) as error:  # zipfile: encrypted, or deflate64
+        raise CorruptArchiveError(
+            f"{path}: cannot be extracted here ({_first_line(error)}); nothing was extracted. "
+            "Extract it with a tool that supports it"
+        ) from error
     except OSError as error:
         if error.errno is None:  # bz2/lzma/gzip say "invalid data" as an OSError
             raise _corrupt(path, error) from error
@@ -407,11 +415,15 @@ def _merge(staging: Path, dest: Path) -> None:
 
 
 def _corrupt(path: Path, error: BaseException) -> CorruptArchiveError:
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return CorruptArchiveError(
-        f"{path}: the archive is damaged ({reason}); nothing was extracted. Delete it and "
-        "download it again"
+        f"{path}: the archive is damaged ({_first_line(error)}); nothing was extracted. "
+        "Delete it and download it again"
     )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _check_ratio(archive: Path, total: int, max_ratio: float | None) -> None:

@@ -240,3 +240,26 @@ def test_a_failed_upload_says_a_rerun_finishes_it(blob_env: str, tree: Path) -> 
         BlobTransferError, match=r"cmyk\.jpg: upload failed: .*run the same upload again"
     ):
         upload_tree(tree, container_name(), client=client, max_concurrency=2)
+
+
+def test_a_sign_in_that_fails_names_the_identity_and_its_role(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real azure-identity credential, with nothing to sign in with: its token
+    # request fails before any request leaves the machine.
+    from azure.identity import EnvironmentCredential
+
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    from azure.storage.blob import BlobServiceClient
+
+    client = BlobServiceClient(
+        "https://devstoreaccount1.blob.core.windows.net",
+        credential=EnvironmentCredential(),
+        retry_total=0,  # the SDK retries a failed sign-in with back-off: a minute
+    )
+    with pytest.raises(BlobCredentialsError) as info:
+        upload_tree(tree, container_name(), client=client)
+    message = str(info.value)
+    assert "refused the credentials" in message and "az login" in message
+    assert "'Storage Blob Data Contributor' role" in message and "run the same" not in message

@@ -65,7 +65,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working folder and no Azure settings: nothing to fall back on."""
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.startswith(("AZURE_", "FOOD_RECOGNITION_ENDPOINT")):
+        if name.startswith(("AZURE_", "AZUREML_", "FOOD_RECOGNITION_ENDPOINT")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("FOOD_RECOGNITION_CACHE", str(tmp_path / "cache"))
     return tmp_path
@@ -133,7 +133,7 @@ def test_every_library_exception_belongs_to_the_family() -> None:
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AZUREML_"))}
     env["PYTHONPATH"] = str(REPO)
     return subprocess.run(
         [sys.executable, "-m", "food_recognition", *args],
@@ -191,26 +191,51 @@ def test_a_yaml_nan_learning_rate_is_refused(
     assert line == (f"error: {config}: TrainingConfig.learning_rate=nan must be a finite number")
 
 
-def test_predict_json_never_prints_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def nan_package(tmp_path: Path) -> Path:
+    """What a NaN learning rate leaves behind: a package whose every weight is NaN."""
     import numpy as np
 
     from food_recognition.config import RunConfig
     from food_recognition.package import save_package
-    from tests.fixtures.images import write_jpeg
     from tests.models.tiny import build_tiny
 
     model = build_tiny(num_classes=3)
-    # What a NaN learning rate leaves behind: every weight NaN.
     model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
-    package = save_package(tmp_path / "package", model, ("a", "b", "c"), None, RunConfig())
-    image = write_jpeg(tmp_path / "photo.jpg")
-    code = main(["predict", str(package), str(image), "--json"])
-    out, err = capsys.readouterr()
-    assert code == 2
-    assert "non-finite probabilities" in one_error_line(err)
+    return save_package(tmp_path / "package", model, CLASSES, None, RunConfig())
 
+
+CLASSES = ("apple_pie", "bibimbap", "caesar_salad")
+
+
+def strict_json(text: str) -> object:
     def refuse(name: str) -> None:
         pytest.fail(f"{name} printed as JSON")
 
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_predict_json_never_prints_nan(
+    nan_package: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fixtures.images import write_jpeg
+
+    image = write_jpeg(tmp_path / "photo.jpg")
+    code = main(["predict", str(nan_package), str(image), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "non-finite probabilities" in one_error_line(err)
     for line in out.splitlines():  # whatever was printed is strict JSON
-        json.loads(line, parse_constant=refuse)
+        strict_json(line)
+
+
+def test_evaluate_json_maps_non_finite_metrics_to_null(
+    nan_package: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fixtures.images import make_food101
+
+    data = make_food101(tmp_path / "food-101", CLASSES, train_per_class=1, test_per_class=2)
+    args = ["evaluate", str(nan_package), "--data", str(data), "--json", "--no-save", "--no-tta"]
+    assert main(args) == 0
+    report = strict_json(capsys.readouterr().out)
+    assert isinstance(report, dict) and report["metrics"]["log_loss"] is None

@@ -334,9 +334,24 @@ def test_a_zip_entry_longer_than_declared_leaves_the_target_as_it_was(tmp_path: 
     assert sorted(p.name for p in dest.iterdir()) == ["pkg"]  # no staging folder left
 
 
+def test_an_encrypted_zip_is_refused_in_one_line(tmp_path: Path) -> None:
+    archive = zip_with(tmp_path / "locked.zip", {"pkg/a.txt": b"secret"})
+    raw = bytearray(archive.read_bytes())
+    # Set the "encrypted" flag (bit 0 of the general purpose flags) in both headers.
+    raw[raw.find(b"PK\x03\x04") + 6] |= 1
+    raw[raw.find(b"PK\x01\x02") + 8] |= 1
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(
+        CorruptArchiveError, match=r"locked\.zip: cannot be extracted here \(.*encrypted"
+    ):
+        extract_archive(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_a_good_archive_merges_into_an_existing_folder(tmp_path: Path) -> None:
     archive = zip_with(tmp_path / "ok.zip", {"pkg/b.txt": b"new", "pkg/c.txt": b"c"})
     dest = tmp_path / "out"
+    (dest / ".ok.zip.staging-killed" / "pkg").mkdir(parents=True)  # a killed run's leftovers
     (dest / "pkg").mkdir(parents=True)
     (dest / "pkg" / "b.txt").write_text("old")
     (dest / "pkg" / "mine.txt").write_text("kept")
