@@ -35,6 +35,7 @@ import attrs
 
 __all__ = [
     "DEFAULT_THREADS",
+    "GUNICORN_ENV",
     "SCORE_SCRIPT",
     "LocalServer",
     "ServerError",
