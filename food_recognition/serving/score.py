@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - another WSGI server
         """Never raised: stands in for gunicorn's parse errors."""
 
 
-__all__ = ["init", "read_body", "run"]
+__all__ = ["DRAIN_LIMIT", "init", "read_body", "run"]
 
 logger = logging.getLogger("food_recognition.serving.score")
 
@@ -232,9 +232,12 @@ def _deadline(sock: Any, seconds: float) -> Any:
     # every single recv() under it.
     sock.settimeout(seconds)
     done = threading.Lock()
+    finished = False
 
     def expire() -> None:
         with done:
+            if finished:  # the read ended just as the timer fired: leave the socket be
+                return
             expired.set()
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RD)
@@ -246,8 +249,10 @@ def _deadline(sock: Any, seconds: float) -> Any:
         yield expired
     finally:
         timer.cancel()
-        with done, contextlib.suppress(OSError):
-            sock.settimeout(previous)
+        with done:
+            finished = True
+            with contextlib.suppress(OSError):
+                sock.settimeout(previous)
 
 
 def _timed_out(limits: Limits) -> RequestError:

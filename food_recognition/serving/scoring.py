@@ -706,7 +706,7 @@ def _as_float(value: Any, name: str) -> float:
     if isinstance(value, str):
         text = value.strip()
         if len(text) > MAX_NUMBER_DIGITS or not _NUMBER.fullmatch(text):
-            raise RequestError(f"{name}={_show(value)} must be a number like 0.5")
+            raise RequestError(f"{name}={_show(value)} must be a finite number like 0.5")
         value = text
     elif not isinstance(value, (int, float)):
         raise RequestError(f"{name}={_show(value)} must be a number")

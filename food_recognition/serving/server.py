@@ -37,6 +37,7 @@ from food_recognition.errors import ServingError
 
 __all__ = [
     "DEFAULT_THREADS",
+    "GUNICORN_ENV",
     "SCORE_SCRIPT",
     "LocalServer",
     "ServerError",

@@ -28,13 +28,30 @@ def test_serve_refuses_a_bad_port(tiny_package: Path, capsys: pytest.CaptureFixt
     assert "not a TCP port" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--threads", "0"), ("--batch-size", "0"), ("--batch-wait-ms", "-1"), ("--read-timeout", "0")],
+)
+def test_serve_refuses_worker_settings_out_of_range(
+    tiny_package: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    assert main(["serve", str(tiny_package), option, value]) == 2
+    err = capsys.readouterr().err
+    assert option in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_serve_answers_on_loopback_and_stops_with_its_server(
     tiny_package: Path, jpeg_bytes: bytes
 ) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "food_recognition", "serve", str(tiny_package), "--port", str(port)],
+        [
+            *[sys.executable, "-m", "food_recognition", "serve", str(tiny_package)],
+            *["--port", str(port), "--threads", "4", "--batch-size", "4", "--batch-wait-ms", "2"],
+            *["--read-timeout", "5"],
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
