@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,7 @@ def test_on_device_augmentation_is_in_the_trained_model_and_not_in_the_package(
 
 
 def test_fine_tuning_from_pretrained_weights_uses_fastais_rates(tmp_path: Path) -> None:
-    weights = save_backbone_weights(
-        build(_config().model, 3), tmp_path / "tiny.weights.h5"
-    )
+    weights = save_backbone_weights(build(_config().model, 3), tmp_path / "tiny.weights.h5")
     seen = _Seen()
     config = _config(
         **{
@@ -108,9 +107,11 @@ def test_one_cycle_is_not_cut_short_by_early_stopping(tmp_path: Path) -> None:
             "training.early_stopping_patience": 1,
             "training.optimizer": "sgd",
             "training.schedule": "one_cycle",
-            "training.learning_rate": 5.0,
+            "training.learning_rate": 10.0,  # the validation loss gets worse
         }
     )
     package = run_training(config, tmp_path, tiny_data())
     history = json.loads((package / "history.json").read_text())
+    val_losses = history["val_loss"]
+    assert not all(later < first for first, later in itertools.pairwise(val_losses)), val_losses
     assert len(history["loss"]) == 5
