@@ -581,7 +581,12 @@ def _write_package(
     evaluate: bool,
 ) -> None:
     from food_recognition.package import PLOTS_DIR, load_package, save_package
+    from food_recognition.tta.training import match_training, tta_warnings
 
+    # The package evaluates and serves with TTA that matches the training augmentation.
+    run_config = attrs.evolve(run_config, tta=match_training(run_config.tta, run_config.augment))
+    for warning in tta_warnings(run_config.tta, run_config.augment):
+        _log.warning("%s", warning)
     if package_dir.exists():
         shutil.rmtree(package_dir)
     save_package(

@@ -17,18 +17,22 @@ name            views what they are
 ``random``      N     ``passes`` random rotation/zoom/shift/flip views (seeded)
 =============== ===== =========================================================
 
-Crops are taken from the image *as given*: the input is already resized and
+Views are windows of the image *as given*: the input is already resized and
 centre-cropped to the model's size ``S`` by
-:func:`food_recognition.datasets.pipeline.eval_transform`, so a crop is a
-window of side ``crop * S`` (0.875 by default) resized back to ``S`` with
-bilinear sampling. A window that reaches past the image (a zoom out, a shift,
-a rotation) repeats the edge pixels, as the reference project's Keras
-``ImageDataGenerator`` did (``fill_mode="nearest"``).
+:func:`food_recognition.datasets.pipeline.eval_transform` (the central square
+of 0.875 of the decoded image's shorter side). ``five_crop``'s ``crop`` is a
+share of the *decoded* image's shorter side, as in the classic 224-of-256
+ImageNet crops, so at the default 0.875 its centre view is the evaluation view
+itself (not zoomed in again) and its corner views are that window moved to
+the decoded image's corners; the strip beyond the evaluation view that they
+reach (1/14 of the side) repeats its edge pixels. A window that reaches past
+the image (a zoom out, a shift, a rotation) repeats the edge pixels, as the
+reference project's Keras ``ImageDataGenerator`` did (``fill_mode="nearest"``).
 
 >>> from food_recognition.config import TTAConfig
 >>> policy = get_tta_policy(TTAConfig(policy="ten_crop"))
 >>> policy.num_views, policy.first_view_is_identity
-(10, False)
+(10, True)
 >>> get_tta_policy(TTAConfig(policy="random", options={"passes": 4}, seed=1)).num_views
 4
 
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CROP",
     "DEFAULT_SCALES",
+    "EVAL_VIEW_FRACTION",
     "TTAOptionError",
     "TTAPolicy",
     "View",
@@ -74,9 +79,13 @@ __all__ = [
     "ten_crop",
 ]
 
-#: Side of a ``five_crop``/``ten_crop`` window as a fraction of the image side
-#: (224 of 256, the classic ImageNet evaluation crop).
+#: Side of a ``five_crop``/``ten_crop`` window as a fraction of the decoded
+#: image's shorter side (224 of 256, the classic ImageNet evaluation crop).
 DEFAULT_CROP = 0.875
+
+#: Share of the decoded image's shorter side the evaluation view (the TTA
+#: input) covers: :data:`food_recognition.augment.policies.CENTER_CROP_FRACTION`.
+EVAL_VIEW_FRACTION = 0.875
 
 #: Magnifications of ``multi_scale``: zoom out a little, as given, zoom in a little.
 DEFAULT_SCALES = (0.875, 1.0, 1.15)
@@ -400,7 +409,8 @@ def flip() -> ViewsPolicy:
 def five_crop(crop: float = DEFAULT_CROP) -> ViewsPolicy:
     """The centre window and the four corner windows, each resized back to the input size.
 
-    :param crop: side of each window as a fraction of the image side, in ``(0, 1]``.
+    :param crop: side of each window as a fraction of the decoded image's shorter side,
+        in ``(0, 1]`` (the input, the evaluation view, covers 0.875 of it).
     :raises TTAOptionError: ``crop`` is out of range.
     """
     return ViewsPolicy(
@@ -411,7 +421,8 @@ def five_crop(crop: float = DEFAULT_CROP) -> ViewsPolicy:
 def ten_crop(crop: float = DEFAULT_CROP) -> ViewsPolicy:
     """``five_crop`` and the mirror of each of its windows (views 5-9 mirror views 0-4).
 
-    :param crop: side of each window as a fraction of the image side, in ``(0, 1]``.
+    :param crop: side of each window as a fraction of the decoded image's shorter side,
+        in ``(0, 1]`` (the input, the evaluation view, covers 0.875 of it).
     :raises TTAOptionError: ``crop`` is out of range.
     """
     windows = _five_windows(crop, "ten_crop")
@@ -620,14 +631,17 @@ def _five_windows(crop: float, policy: str) -> tuple[View, ...]:
             f"TTA policy {policy!r}: crop={crop!r} is out of range; allowed: [0.1, 1] "
             "(the window side as a fraction of the image side)"
         )
-    half = crop / 2.0
-    near, far = half, 1.0 - half
+    # In units of the evaluation view (the input), which is the central
+    # EVAL_VIEW_FRACTION of the decoded image's shorter side.
+    size = crop / EVAL_VIEW_FRACTION
+    offset = (1.0 - crop) / (2.0 * EVAL_VIEW_FRACTION)
+    near, far = 0.5 - offset, 0.5 + offset
     return (
-        View(size=crop),
-        View(size=crop, center_x=near, center_y=near),
-        View(size=crop, center_x=far, center_y=near),
-        View(size=crop, center_x=near, center_y=far),
-        View(size=crop, center_x=far, center_y=far),
+        View(size=size),
+        View(size=size, center_x=near, center_y=near),
+        View(size=size, center_x=far, center_y=near),
+        View(size=size, center_x=near, center_y=far),
+        View(size=size, center_x=far, center_y=far),
     )
 
 

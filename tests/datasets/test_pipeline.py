@@ -187,12 +187,11 @@ def test_on_device_leaves_the_augmentation_to_keras_layers(split: Split) -> None
     config = AugmentConfig(policy="reference", on_device=True)
     dataset = train_dataset(split, image_size=SIZE, batch_size=12, augment=config)
     images, _ = collect(dataset)
-    # Only the whole image, squashed: every pixel comes from the image, no warp or flip.
+    # Only evaluation's view (centre square, resized): no warp or flip on the CPU.
     lookup = {}
     for path in split.paths:
-        decoded = tf.io.decode_jpeg(Path(path).read_bytes(), channels=3)
-        resized = tf.image.resize(decoded, [SIZE, SIZE])
-        lookup[round(float(tf.reduce_sum(tf.round(resized))))] = True
+        decoded = load_image_bytes(Path(path).read_bytes())
+        lookup[round(float(eval_transform(decoded, SIZE).numpy().sum()))] = True
     assert all(round(float(image.sum())) in lookup for image in images)
     augmented = device_augmenter(config)(images, training=True).numpy()
     assert np.abs(augmented - images).mean() > 1.0

@@ -9,11 +9,13 @@ import attrs
 import numpy as np
 import pytest
 
+from food_recognition.augment.policies import CENTER_CROP_FRACTION
 from food_recognition.config import TTAConfig
 from food_recognition.plugins import PluginManager, UnknownNameError
 from food_recognition.plugins.registry import PolicySpec, Register
 from food_recognition.tta.policies import (
     DEFAULT_CROP,
+    EVAL_VIEW_FRACTION,
     TTAOptionError,
     TTAPolicy,
     View,
@@ -68,8 +70,8 @@ def test_the_builtins_are_registered_through_the_hook() -> None:
     [
         ("identity", 1, True),
         ("flip", 2, True),
-        ("five_crop", 5, False),
-        ("ten_crop", 10, False),
+        ("five_crop", 5, True),  # its centre view is the evaluation view itself
+        ("ten_crop", 10, True),
         ("multi_scale", 3, True),
         ("random", 10, False),
     ],
@@ -109,9 +111,13 @@ def test_identity_and_flip_are_exact(policies: Register[PolicySpec]) -> None:
 def test_five_crop_windows_sit_where_they_claim(
     policies: Register[PolicySpec], view: int, left: str, top: str
 ) -> None:
-    side = DEFAULT_CROP * SIZE
-    edge = {"left": 0.0, "top": 0.0, "centre": (SIZE - side) / 2, "right": SIZE - side}
-    edge["bottom"] = edge["right"]
+    # The input is the central 0.875 of the decoded image; the windows are
+    # DEFAULT_CROP of the decoded image, at its centre and corners.
+    side = DEFAULT_CROP / CENTER_CROP_FRACTION * SIZE
+    shift = (1 - DEFAULT_CROP) / (2 * CENTER_CROP_FRACTION) * SIZE
+    centre = (SIZE - side) / 2
+    edge = {"left": centre - shift, "top": centre - shift, "centre": centre}
+    edge["right"] = edge["bottom"] = centre + shift
     crop = views_of("five_crop", policies)[view]
     xs, ys = window_ramp(edge[left], side), window_ramp(edge[top], side)
     np.testing.assert_allclose(crop[..., 0], np.broadcast_to(xs, (SIZE, SIZE)), atol=1e-3)
@@ -123,12 +129,24 @@ def test_a_corner_crops_top_left_pixel_tells_where_it_came_from(
     policies: Register[PolicySpec],
 ) -> None:
     crops = views_of("five_crop", policies, crop=0.5)
-    # x, y of each crop's top-left pixel: its window's corner (8 for the centre crop,
-    # 0 or 16 for the corners), less a quarter pixel (the first output pixel covers
-    # half an input pixel, whose centre is at +0.25; index = coordinate - 0.5)
+    # x, y of each crop's top-left pixel: its window's corner (the centre window
+    # starts at 32 * (1 - 0.5 / 0.875) / 2 = 6.86; corners 9.14 either side), plus
+    # where the first output pixel's centre samples (half an output pixel,
+    # 0.5 * side / 32, less half an input pixel), clipped to the edge.
+    side = 0.5 / CENTER_CROP_FRACTION * SIZE
+    centre, shift = (SIZE - side) / 2, 0.5 / (2 * CENTER_CROP_FRACTION) * SIZE
+    near, far = centre - shift, centre + shift
     corners = crops[:, 0, 0, :2]
-    expected = np.array([[8, 8], [0, 0], [16, 0], [0, 16], [16, 16]]) - 0.25
+    windows = np.array([[centre, centre], [near, near], [far, near], [near, far], [far, far]])
+    expected = windows + 0.5 * side / SIZE - 0.5
     np.testing.assert_allclose(corners, np.clip(expected, 0, None), atol=1e-3)
+
+
+def test_the_centre_crop_is_the_evaluation_view_not_a_zoom_of_it(
+    policies: Register[PolicySpec],
+) -> None:
+    assert EVAL_VIEW_FRACTION == CENTER_CROP_FRACTION
+    np.testing.assert_allclose(views_of("five_crop", policies)[0], coordinate_image()[0], atol=1e-4)
 
 
 def test_ten_crop_is_five_crop_and_their_mirrors(policies: Register[PolicySpec]) -> None:
