@@ -22,7 +22,8 @@ catch as widely or as narrowly as it needs (as ``httpx.HTTPError`` works)::
     ├── ComputeError
     │   └── JobFailedError (also RuntimeError), JobTimeoutError (also TimeoutError)
     ├── CloudError
-    │   └── BlobCredentialsError, BlobTransferError, DeployError, AzuriteNotFoundError
+    │   └── BlobCredentialsError, BlobTransferError, DeployError, AzuriteNotFoundError,
+    │       PreflightError, RetiredVMSizeError (also ValueError)
     ├── ServingError
     │   └── ScoringError, RequestError, ModelDirError, ServerError
     └── CLIError                             food_recognition.cli

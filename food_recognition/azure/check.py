@@ -43,6 +43,7 @@ from food_recognition.azure.deploy import (
     check_resources,
 )
 from food_recognition.azure.jobs.vm_sizes import GPU_SIZES, retired_series
+from food_recognition.errors import CloudError
 
 __all__ = [
     "CURRENT_GPU_SIZES",
@@ -67,7 +68,7 @@ _STORAGE_URI = re.compile(
 _ROLE = "Storage Blob Data Reader"
 
 
-class PreflightError(ValueError):
+class PreflightError(CloudError, ValueError):
     """One or more preflight checks failed; the message has one line per failure."""
 
     def __init__(self, report: CheckReport) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from food_recognition.errors import CloudError
+
 __all__ = [
     "DEFAULT_VM_SIZE",
     "GPU_SIZES",
@@ -68,7 +70,7 @@ RETIRED_SERIES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-class RetiredVMSizeError(ValueError):
+class RetiredVMSizeError(CloudError, ValueError):
     """A VM size from a retired series; the message names the series and current sizes."""
 
 
