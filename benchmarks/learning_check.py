@@ -98,7 +98,7 @@ def base_config(root: Path, epochs: int, per_class: int | None, seed: int) -> Ru
         RunConfig(),
         {
             "data.path": str(root),
-            "data.batch_size": 32,
+            "data.batch_size": 16,
             "data.max_per_class": per_class if per_class else "none",
             "data.seed": seed,
             "model.backbone": "small_cnn",
@@ -178,7 +178,7 @@ def pretrain(sample: Path, folder: Path, epochs: int, per_class: int | None) -> 
     config = with_overrides(
         base_config(root, epochs, per_class, 0), {"data.validation_fraction": 0.0}
     )
-    data = load_training_data(config, image_size=32, batch_size=32)
+    data = load_training_data(config, image_size=32, batch_size=16)
     models: list[Any] = []
 
     def build(model_config: Any, num_classes: int) -> Any:
@@ -195,8 +195,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (one seed, one epoch)")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=8, help="fine-tuning epochs of every run")
-    parser.add_argument("--per-class", type=int, default=30, help="fine-tuning images per class")
+    parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs of every run")
+    parser.add_argument("--per-class", type=int, default=60, help="fine-tuning images per class")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("food_recognition").setLevel(logging.WARNING)
@@ -212,7 +212,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         sample = write_digits_sample(folder / "digits")
-        weights = pretrain(sample, folder, 1 if args.quick else 6, 20 if args.quick else None)
+        weights = pretrain(sample, folder, 1 if args.quick else 8, 20 if args.quick else None)
         transfer = half_of(sample, folder / "transfer-data", TRANSFER_CLASSES)
         pretrained = {"model.weights": str(weights)}
         overrides: dict[str, dict[str, Any]] = {
@@ -234,7 +234,7 @@ def main() -> None:
         results: dict[str, list[float]] = {name: [] for name in ["keras guide", *overrides]}
         for seed in range(seeds):
             base = base_config(transfer, epochs, per_class, seed)
-            data = load_training_data(base, image_size=32, batch_size=32)
+            data = load_training_data(base, image_size=32, batch_size=16)
             results["keras guide"].append(keras_guide(base, data, weights, epochs))
             for index, (row, values) in enumerate(overrides.items()):
                 config = with_overrides(base, values)
