@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        help="most images scored in one forward pass; 1 turns micro-batching off (default: 16)",
+        help="most images scored in one forward pass; 1 turns micro-batching off (default: 8)",
     )
     parser.add_argument(
         "--batch-wait-ms",

@@ -48,7 +48,7 @@ def _image(identity: float, count: int = 1) -> np.ndarray:
 
 def test_calls_queued_behind_a_forward_pass_share_the_next_one() -> None:
     model = GatedModel()
-    batcher = MicroBatcher(model, BatchSettings(max_batch=16, max_wait_s=0.0))
+    batcher = MicroBatcher(model, BatchSettings(max_batch=16, max_wait_s=0.0, runners=1))
     with ThreadPoolExecutor(6) as pool:
         first = pool.submit(batcher, _image(100))
         assert model.entered.wait(DEADLINE_S)
@@ -67,9 +67,29 @@ def test_calls_queued_behind_a_forward_pass_share_the_next_one() -> None:
     batcher.close()
 
 
+def test_runners_score_batches_side_by_side() -> None:
+    model = GatedModel()
+    both_in = threading.Barrier(2, timeout=DEADLINE_S)
+
+    def two_at_once(images: np.ndarray) -> np.ndarray:
+        both_in.wait()  # passes only when two forward passes run at the same time
+        return model(images)
+
+    model.gate.set()
+    # One image per pass, so the two calls cannot share one and must run side by side.
+    batcher = MicroBatcher(two_at_once, BatchSettings(max_batch=1, max_wait_s=0.0, runners=2))
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(batcher, _image(1))
+        second = pool.submit(batcher, _image(2))
+        assert first.result(DEADLINE_S).tolist() == [[1, 0]]
+        assert second.result(DEADLINE_S).tolist() == [[2, 0]]
+    assert model.calls == [1, 1]
+    batcher.close()
+
+
 def test_a_batch_never_exceeds_max_batch_and_an_oversized_call_runs_alone() -> None:
     model = GatedModel()
-    batcher = MicroBatcher(model, BatchSettings(max_batch=4, max_wait_s=0.0))
+    batcher = MicroBatcher(model, BatchSettings(max_batch=4, max_wait_s=0.0, runners=1))
     with ThreadPoolExecutor(8) as pool:
         first = pool.submit(batcher, _image(0))
         assert model.entered.wait(DEADLINE_S)
@@ -94,7 +114,7 @@ def test_a_batch_waits_for_an_arriving_request_but_not_past_the_bound() -> None:
         return images[:, 0, 0, :1]
 
     # A long bound, so the only way both calls share a pass is that the batch waited.
-    batcher = MicroBatcher(model, BatchSettings(max_batch=8, max_wait_s=10.0))
+    batcher = MicroBatcher(model, BatchSettings(max_batch=8, max_wait_s=10.0, runners=1))
     arrived = threading.Event()
     go = threading.Event()
 
@@ -152,9 +172,13 @@ def test_a_failing_forward_pass_fails_every_call_in_it() -> None:
 def test_settings_come_from_the_environment_and_refuse_nonsense() -> None:
     assert BatchSettings.from_env({}) == BatchSettings()
     settings = BatchSettings.from_env(
-        {"FOOD_RECOGNITION_BATCH_SIZE": "1", "FOOD_RECOGNITION_BATCH_WAIT_MS": "2"}
+        {
+            "FOOD_RECOGNITION_BATCH_SIZE": "1",
+            "FOOD_RECOGNITION_BATCH_WAIT_MS": "2",
+            "FOOD_RECOGNITION_BATCH_RUNNERS": "3",
+        }
     )
-    assert settings == BatchSettings(max_batch=1, max_wait_s=0.002)
+    assert settings == BatchSettings(max_batch=1, max_wait_s=0.002, runners=3)
     assert not settings.enabled
     for env in (
         {"FOOD_RECOGNITION_BATCH_SIZE": "0"},
@@ -163,6 +187,7 @@ def test_settings_come_from_the_environment_and_refuse_nonsense() -> None:
         {"FOOD_RECOGNITION_BATCH_WAIT_MS": "soon"},
         {"FOOD_RECOGNITION_BATCH_WAIT_MS": "nan"},
         {"FOOD_RECOGNITION_BATCH_WAIT_MS": "60000"},
+        {"FOOD_RECOGNITION_BATCH_RUNNERS": "0"},
     ):
         with pytest.raises(ValueError, match="FOOD_RECOGNITION_BATCH"):
             BatchSettings.from_env(env)
