@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -42,14 +43,107 @@ exclude_patterns = ["_build"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"show-inheritance": False}
 autodoc_mock_imports: list[str] = []
 # Forward references inside TYPE_CHECKING blocks cannot be resolved by autodoc;
 # they still render as text.
-nitpicky = False
+nitpicky = True
+# No network at build time, so no intersphinx: the standard library's and the
+# dependencies' names in signatures stay text. Everything of ours must resolve.
+nitpick_ignore_regex = [
+    (
+        r"py:.*",
+        r"(pathlib|os|collections|typing|argparse|datetime|enum|io|logging|threading|"
+        r"concurrent|subprocess|http|urllib|contextlib|socket|ssl|types|queue|json|"
+        r"numpy|np|npt|keras|tf|tensorflow|attrs|pluggy|azure|mlflow|PIL|Image|yaml|"
+        r"matplotlib|requests|httpx)(\..*)?",
+    ),
+    (r"py:.*", r"(Path|PathLike|Mapping|Callable|Iterable|Iterator|Sequence|Any|Namespace)"),
+    (r"py:.*", r"(ArgumentParser|BlobServiceClient|ContainerClient|MLClient|TokenCredential)"),
+    (r"py:.*", r"food_recognition\.config\.C"),  # a TypeVar
+]
 suppress_warnings = ["autodoc.import_object"] if os.environ.get("DOCS_LENIENT") else []
+# autosectionlabel lowercases labels: a module's constant and function that differ
+# only in case (RETIRED_SERIES, retired_series) get one label for two API pages.
+# Nothing links to those labels (API pages are linked by object, not by section).
+suppress_warnings.append(
+    "autosectionlabel._api/food_recognition.azure.jobs.vm_sizes.retired_series"
+)
 
 doctest_global_setup = """
 import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 """
+
+
+def _canonical_names() -> dict[str, str]:
+    """``package.Name`` -> ``package.module.Name`` for every class and function
+    a module re-exports from another, so the API pages describe each object once,
+    where it is defined, and the re-exporting module's table links there."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found: dict[str, str] = {}
+    for info in pkgutil.walk_packages(food_recognition.__path__, "food_recognition."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        modules = [info.name]
+        for name in modules:
+            try:
+                module = importlib.import_module(name)
+            except Exception:  # a module that needs an extra stays unlisted
+                continue
+            for item in getattr(module, "__all__", ()):
+                obj = getattr(module, item, None)
+                home = getattr(obj, "__module__", None)
+                if (inspect.isclass(obj) or inspect.isfunction(obj)) and home and home != name:
+                    found[f"{name}.{item}"] = f"{home}.{obj.__qualname__}"
+    top = food_recognition
+    for item in top.__all__:
+        obj = getattr(top, item)
+        home = getattr(obj, "__module__", None)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and home != "food_recognition":
+            found[f"food_recognition.{item}"] = f"{home}.{obj.__qualname__}"
+    return found
+
+
+autosummary_context = {"canonical": _canonical_names()}
+
+
+def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve what the Python domain could not, when it names one documented object.
+
+    ``package.Name`` (and ``package.Name.member``) goes to where ``Name`` is
+    documented (``autosummary_context["canonical"]``); a bare name from a type
+    hint (``ModelPackage`` under ``from __future__ import annotations``) goes to
+    the one object of ours with that name, preferring the current module's.
+    """
+    if node.get("refdomain") != "py":
+        return None
+    domain = env.get_domain("py")
+    target = node.get("reftarget", "").lstrip("~")
+    resolved = None
+    for alias, home in autosummary_context["canonical"].items():
+        if target == alias or target.startswith(alias + "."):
+            resolved = home + target[len(alias) :]
+            break
+    if resolved is None:
+        ours = [
+            name
+            for name in domain.objects
+            if name.startswith("food_recognition.") and name.endswith("." + target)
+        ]
+        module = node.get("py:module") or ""
+        local = [name for name in ours if name == f"{module}.{target}"]
+        if local or len(ours) == 1:
+            resolved = (local or ours)[0]
+    if resolved is None:
+        return None
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], resolved, node, contnode
+    )
+
+
+def setup(app: Any) -> None:
+    app.connect("missing-reference", _resolve_reexport)

@@ -355,7 +355,8 @@ class ModelConfig:
     :param batch_norm_momentum: override the momentum of the backbone's batch-norm
         layers. Keras applications use 0.99 or 0.999, tuned for long ImageNet runs;
         a short run from scratch needs about 0.9, or the moving statistics used at
-        evaluation lag far behind the weights. ``None`` keeps the backbone's own.
+        evaluation lag far behind the weights. ``None`` chooses: 0.9 from random
+        weights (``weights=None``, logged), the backbone's own from pretrained ones.
     """
 
     backbone: str = attrs.field(default="resnet50", validator=_is_str())

@@ -18,19 +18,21 @@ registered Keras serializable, and the model is loaded with
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from food_recognition.config import ConfigError, RunConfig, load_yaml, save_yaml
+from food_recognition.config import ConfigError, RunConfig, TTAConfig, load_yaml, save_yaml
 from food_recognition.errors import FoodRecognitionError
 
 if TYPE_CHECKING:
     import keras
+    from PIL import Image
 
 __all__ = [
     "CONFIG_FILE",
@@ -40,9 +42,15 @@ __all__ = [
     "METRICS_FILE",
     "MODEL_FILE",
     "PLOTS_DIR",
+    "REQUIRED_FILES",
+    "ClassScore",
     "ModelPackage",
     "PackageError",
+    "Prediction",
+    "check_package",
+    "is_package",
     "load_package",
+    "resolve_tta",
     "save_package",
 ]
 
@@ -54,11 +62,54 @@ HISTORY_FILE = "history.json"
 EVALUATION_FILE = "evaluation.json"
 PLOTS_DIR = "plots"
 
-_REQUIRED = (MODEL_FILE, LABELS_FILE, CONFIG_FILE)
+#: The files a folder must hold to be a model package.
+REQUIRED_FILES = (MODEL_FILE, LABELS_FILE, CONFIG_FILE)
+_REQUIRED = REQUIRED_FILES
 
 
 class PackageError(FoodRecognitionError, ValueError):
     """A folder is not a usable model package; the message names the path and the problem."""
+
+
+@attrs.define(frozen=True)
+class ClassScore:
+    """One class and its probability, one row of a :class:`Prediction`'s top-k.
+
+    :param index: the class's output index.
+    :param name: the class name (``apple_pie``).
+    :param label: its readable name (``Apple pie``).
+    :param probability: the model's probability for it.
+    """
+
+    index: int
+    name: str
+    label: str
+    probability: float
+
+
+@attrs.define(frozen=True, eq=False)
+class Prediction:
+    """What :meth:`ModelPackage.classify` says about one image.
+
+    ``print(prediction)`` shows the top classes in one line; the fields are:
+
+    :param label: the readable name of the most probable class.
+    :param index: its output index.
+    :param class_name: its class name.
+    :param probability: its probability.
+    :param top_k: the ``top_k`` most probable classes, most probable first.
+    :param probabilities: float32 ``[C]``, every class's probability.
+    """
+
+    label: str
+    index: int
+    class_name: str
+    probability: float
+    top_k: tuple[ClassScore, ...]
+    probabilities: npt.NDArray[np.float32] = attrs.field(repr=False)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{score.label} {100 * score.probability:.1f}%" for score in self.top_k)
 
 
 @attrs.define(frozen=True, eq=False)
@@ -115,6 +166,111 @@ class ModelPackage:
             for start in range(0, len(array), batch_size)
         ]
         return np.concatenate(chunks).astype(np.float32)
+
+    @overload
+    def classify(
+        self,
+        images: str | os.PathLike[str] | bytes | Image.Image,
+        *,
+        top_k: int = ...,
+        tta: TTAConfig | str | bool | None = ...,
+        batch_size: int = ...,
+    ) -> Prediction: ...
+
+    @overload
+    def classify(
+        self,
+        images: list[Any] | tuple[Any, ...],
+        *,
+        top_k: int = ...,
+        tta: TTAConfig | str | bool | None = ...,
+        batch_size: int = ...,
+    ) -> list[Prediction]: ...
+
+    @overload
+    def classify(
+        self,
+        images: npt.NDArray[Any],
+        *,
+        top_k: int = ...,
+        tta: TTAConfig | str | bool | None = ...,
+        batch_size: int = ...,
+    ) -> Prediction | list[Prediction]: ...
+
+    def classify(
+        self,
+        images: Any,
+        *,
+        top_k: int = 5,
+        tta: TTAConfig | str | bool | None = None,
+        batch_size: int = 32,
+    ) -> Prediction | list[Prediction]:
+        """Classify one image or many: the path every caller takes from an image to top-k.
+
+        >>> package = load_package("runs/digits/package")  # doctest: +SKIP
+        >>> print(package.classify("photo.jpg", top_k=3))  # doctest: +SKIP
+        Digit 3 97.1%, Digit 8 1.2%, Digit 5 0.6%
+
+        Each image gets the evaluation transform (centre crop, resize to
+        :attr:`input_size`) that evaluation and serving apply.
+
+        :param images: one image (a file path, a file's bytes, a PIL image, or a
+            decoded ``uint8 [H, W, 3]`` array), a list of them, or an
+            ``[N, H, W, 3]`` array of decoded images.
+        :param top_k: classes per result (at most the number of classes).
+        :param tta: ``None`` or ``False``: a single view; ``True``: the package's
+            own policy (``config.tta``); a policy name (``"flip"``) or a
+            :class:`~food_recognition.config.TTAConfig`.
+        :param batch_size: images (or views) per forward pass.
+        :returns: one :class:`Prediction` for one image, a list for many.
+        :raises food_recognition.datasets.images.ImageError: an image that cannot be
+            decoded (the message names the file when a path was given).
+        :raises OSError: a path that cannot be read.
+        :raises ValueError: ``top_k`` below 1, or an array that is not an image.
+        :raises PackageError: the model answers non-finite probabilities (broken weights).
+        """
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k={top_k!r} must be an integer >= 1")
+        one, items = _as_items(images)
+        batch = np.stack([_model_input(item, self.input_size) for item in items])
+        config = resolve_tta(tta, self.config.tta)
+        if config is None:
+            probabilities = self.predict(batch, batch_size=batch_size)
+        else:
+            from food_recognition.tta import predict_with_tta
+
+            probabilities = predict_with_tta(
+                self, batch, config, batch_size=batch_size
+            ).probabilities
+        if not np.all(np.isfinite(probabilities)):
+            # A model trained into NaN answers NaN for every image; JSON has no NaN.
+            raise PackageError(
+                f"{self.path}: the model gives non-finite probabilities; its weights are "
+                "broken (a diverged training run): train it again, with a lower learning rate"
+            )
+        results = [self._prediction(row, top_k) for row in probabilities]
+        return results[0] if one else results
+
+    def _prediction(self, probabilities: npt.NDArray[np.float32], top_k: int) -> Prediction:
+        order = np.argsort(-probabilities, kind="stable")[: min(top_k, self.num_classes)]
+        scores = tuple(
+            ClassScore(
+                index=int(i),
+                name=self.classes[i],
+                label=self.human_labels[i],
+                probability=float(probabilities[i]),
+            )
+            for i in order
+        )
+        best = scores[0]
+        return Prediction(
+            label=best.label,
+            index=best.index,
+            class_name=best.name,
+            probability=best.probability,
+            top_k=scores,
+            probabilities=np.asarray(probabilities, dtype=np.float32),
+        )
 
 
 def save_package(
@@ -205,7 +361,117 @@ def load_package(path: str | Path) -> ModelPackage:
     )
 
 
+def resolve_tta(tta: TTAConfig | str | bool | None, default: TTAConfig) -> TTAConfig | None:
+    """The TTA a ``tta=`` argument asks for (as :meth:`ModelPackage.classify` reads it).
+
+    >>> resolve_tta("flip", TTAConfig()).policy, resolve_tta(False, TTAConfig())
+    ('flip', None)
+
+    :param tta: ``None``/``False`` (single view), ``True`` (``default``), a
+        policy name, or a :class:`~food_recognition.config.TTAConfig`.
+    :param default: the package's own policy (``config.tta``).
+    :returns: the configuration, or ``None`` for a single view.
+    """
+    if tta is None or tta is False:
+        return None
+    if tta is True:
+        return default
+    if isinstance(tta, str):
+        return TTAConfig(policy=tta)
+    return tta
+
+
+def is_package(path: str | Path) -> bool:
+    """Whether a folder holds every file of a model package (:data:`REQUIRED_FILES`).
+
+    :param path: the folder.
+    :returns: ``True`` when all the required files are there (nothing is loaded).
+    """
+    folder = Path(path)
+    return all((folder / name).is_file() for name in REQUIRED_FILES)
+
+
+def check_package(path: str | Path) -> Path:
+    """Refuse a folder that is not a complete model package, before anything uses it.
+
+    :param path: the package folder (or its model file).
+    :returns: the package folder.
+    :raises PackageError: no such folder, or a required file is missing; the
+        message names the folder, the missing files and what to pass instead.
+    """
+    folder = Path(path)
+    if folder.is_file() and folder.name == MODEL_FILE:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise PackageError(f"no model package at {folder}: no such folder")
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise PackageError(
+            f"{folder} is not a model package (it needs {', '.join(REQUIRED_FILES)}; "
+            f"missing {', '.join(missing)}): pass the package folder training wrote "
+            "(OUTPUT/package)"
+        )
+    return folder
+
+
 # -- helpers -------------------------------------------------------------------
+
+
+def _as_items(images: Any) -> tuple[bool, list[Any]]:
+    """``(one, items)``: whether a single image was given, and the images as a list."""
+    if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return True, [images]
+    if isinstance(images, np.ndarray):
+        if images.ndim == 3:
+            return True, [images]
+        if images.ndim == 4:
+            return False, list(images)
+        raise ValueError(
+            f"an image array must be [H, W, 3] (one) or [N, H, W, 3] (many); got {images.shape}"
+        )
+    if _is_pil(images):
+        return True, [images]
+    if isinstance(images, Sequence):
+        items = list(images)
+        if not items:
+            raise ValueError("no images to classify: pass at least one")
+        return False, items
+    raise TypeError(
+        f"cannot classify a {type(images).__name__}: pass a path, bytes, a PIL image, "
+        "an array, or a list of them"
+    )
+
+
+def _is_pil(value: Any) -> bool:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        return False
+    return isinstance(value, Image.Image)
+
+
+def _model_input(image: Any, size: int) -> npt.NDArray[np.float32]:
+    """One image as the model's input: decoded, then the evaluation transform."""
+    from food_recognition.datasets.images import ImageError, load_image_bytes, to_rgb
+    from food_recognition.datasets.pipeline import eval_transform
+
+    if isinstance(image, (str, os.PathLike)):
+        data = Path(image).read_bytes()
+        try:
+            pixels = load_image_bytes(data)
+        except ImageError as error:
+            raise ImageError(f"{image}: {error}") from error
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        pixels = load_image_bytes(bytes(image))
+    elif _is_pil(image):
+        pixels = np.asarray(to_rgb(image), dtype=np.uint8)
+    else:
+        pixels = np.asarray(image)
+        if pixels.ndim != 3 or pixels.shape[-1] != 3:
+            raise ValueError(f"an image array must be [H, W, 3]; got shape {pixels.shape}")
+        if pixels.dtype != np.uint8:
+            pixels = np.clip(pixels, 0, 255).astype(np.uint8)
+    return np.asarray(eval_transform(pixels, size), dtype=np.float32)
 
 
 def _load_model(path: Path) -> keras.Model:

@@ -119,3 +119,114 @@ def test_predict_names_the_expected_shape(saved: tuple[Path, np.ndarray]) -> Non
     package = load_package(saved[0])
     with pytest.raises(ValueError, match=r"this model takes \[N, 32, 32, 3\]"):
         package.predict(np.zeros((2, 64, 64, 3), "float32"))
+
+
+# -- classify: the one path from an image to top-k ------------------------------------
+
+
+def _photo(tmp_path: Path) -> Path:
+    from tests.fixtures.images import write_jpeg
+
+    return write_jpeg(tmp_path / "photo.jpg", seed=3, size=(48, 40))
+
+
+def test_classify_takes_a_path_bytes_a_pil_image_or_an_array_alike(
+    saved: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from food_recognition.datasets.images import load_image_bytes
+    from food_recognition.datasets.pipeline import eval_transform
+
+    package = load_package(saved[0])
+    photo = _photo(tmp_path)
+    pixels = load_image_bytes(photo.read_bytes())
+    expected = package.predict(np.asarray(eval_transform(pixels, package.input_size))[None])[0]
+    results = [
+        package.classify(photo),
+        package.classify(str(photo)),
+        package.classify(photo.read_bytes()),
+        package.classify(Image.open(photo)),
+        package.classify(pixels),
+    ]
+    for result in results:
+        np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5, atol=1e-6)
+        assert result.index == int(expected.argmax())
+        assert result.class_name == CLASSES[result.index]
+        assert result.label == package.human_labels[result.index]
+        assert result.probability == pytest.approx(float(expected.max()))
+
+
+def test_classify_many_top_k_and_printing(saved: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    package = load_package(saved[0])
+    photo = _photo(tmp_path)
+    many = package.classify([photo, photo.read_bytes()], top_k=2)
+    assert isinstance(many, list) and len(many) == 2
+    assert [s.index for s in many[0].top_k] == [s.index for s in many[1].top_k]
+    first = many[0]
+    assert len(first.top_k) == 2 and first.top_k[0].index == first.index
+    assert first.top_k[0].probability >= first.top_k[1].probability
+    assert len(package.classify(photo, top_k=50).top_k) == 3  # at most the classes
+    batch = np.stack([np.zeros((40, 48, 3), np.uint8), np.full((40, 48, 3), 200, np.uint8)])
+    assert len(package.classify(batch)) == 2
+    text = str(first)
+    assert text.count("%") == 2 and text.startswith(first.label)
+    assert "array" not in repr(first)
+    with pytest.raises(ValueError, match="top_k=0"):
+        package.classify(photo, top_k=0)
+
+
+def test_classify_with_tta_is_predict_with_tta(
+    saved: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    from food_recognition.config import TTAConfig
+    from food_recognition.datasets.images import load_image_bytes
+    from food_recognition.datasets.pipeline import eval_transform
+    from food_recognition.tta import predict_with_tta
+
+    package = load_package(saved[0])
+    photo = _photo(tmp_path)
+    image = np.asarray(eval_transform(load_image_bytes(photo.read_bytes()), 32))[None]
+    expected = predict_with_tta(package, image, TTAConfig(policy="flip")).probabilities[0]
+    for tta in ("flip", True, TTAConfig(policy="flip")):  # the package's own policy is flip
+        result = package.classify(photo, tta=tta)
+        np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5, atol=1e-6)
+    plain = package.classify(photo, tta=False).probabilities
+    assert not np.allclose(plain, expected)
+
+
+def test_classify_names_the_file_it_cannot_read(
+    saved: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    from food_recognition.datasets.images import ImageError
+
+    package = load_package(saved[0])
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    with pytest.raises(ImageError, match=r"notes\.jpg"):
+        package.classify([_photo(tmp_path), bad])
+    with pytest.raises(FileNotFoundError):
+        package.classify(tmp_path / "missing.jpg")
+
+
+def test_check_package_names_every_missing_file(saved: tuple[Path, np.ndarray]) -> None:
+    from food_recognition.package import CONFIG_FILE, check_package, is_package
+
+    path = saved[0]
+    assert is_package(path) and check_package(path) == path
+    (path / CONFIG_FILE).unlink()
+    assert not is_package(path)
+    with pytest.raises(PackageError, match=r"missing config\.yaml"):
+        check_package(path)
+
+
+def test_only_the_package_module_spells_the_package_file_names() -> None:
+    from food_recognition.package import MODEL_FILE
+
+    source = Path(__file__).resolve().parents[1] / "food_recognition"
+    spelt = [
+        str(path.relative_to(source))
+        for path in source.rglob("*.py")
+        if MODEL_FILE in path.read_text(encoding="utf-8") and path.name != "package.py"
+    ]
+    assert spelt == []

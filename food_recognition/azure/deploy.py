@@ -694,8 +694,8 @@ def register_model(
     """Register a model package: a local folder, or a job's output.
 
     :param ml_client: an ``azure.ai.ml.MLClient`` for the workspace.
-    :param source: a local package folder (it must hold ``model.keras``,
-        ``labels.json`` and ``config.yaml``), or a job's package
+    :param source: a local package folder (it must hold every file of
+        :data:`~food_recognition.package.REQUIRED_FILES`), or a job's package
         (``azureml://jobs/JOB/outputs/model/paths/package``, :func:`job_output_uri`).
     :param name: the model's name.
     :param version: its version; ``None`` lets Azure ML number it.
@@ -1069,16 +1069,12 @@ def _model_reference(model: str) -> Any:
 
 
 def _check_package(path: Path) -> None:
-    from food_recognition.package import CONFIG_FILE, LABELS_FILE, MODEL_FILE
+    from food_recognition.package import PackageError, check_package
 
-    required = (MODEL_FILE, LABELS_FILE, CONFIG_FILE)
-    missing = [name for name in required if not (path / name).is_file()]
-    if missing:
-        raise DeployError(
-            f"{path} is not a model package (it needs {', '.join(required)}; "
-            f"missing {', '.join(missing)}): pass the folder `food-recognition train "
-            "--output` wrote"
-        )
+    try:
+        check_package(path)
+    except PackageError as error:
+        raise DeployError(str(error)) from error
 
 
 def _same_endpoint(endpoint: EndpointSpec, deployment: DeploymentSpec) -> None:

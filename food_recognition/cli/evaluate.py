@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         tta=tta,
         save=not args.no_save,
         split_name=args.split,
+        progress=_progress("evaluating"),
     )
     if args.json:
         print(json.dumps(json_ready(report.to_dict()), indent=2, allow_nan=False))
@@ -132,53 +134,36 @@ def run_predict(args: argparse.Namespace) -> int:
     :param args: the parsed options.
     :returns: 0, or 1 when any image could not be read.
     """
-    import numpy as np
-
     from food_recognition.cli import CLIError
-    from food_recognition.datasets.images import ImageError, load_image_bytes
-    from food_recognition.datasets.pipeline import eval_transform
-    from food_recognition.package import PackageError, load_package
+    from food_recognition.datasets.images import ImageError
+    from food_recognition.package import load_package
 
     if args.top_k < 1:
         raise CLIError(f"--top-k {args.top_k}: must be at least 1")
     package = load_package(args.package)
-    top_k = min(args.top_k, package.num_classes)
     failed = 0
     for name in args.images:
         try:
-            pixels = load_image_bytes(Path(name).read_bytes())
+            # Bytes, not the path: the error line names the file once, as the shell gave it.
+            prediction = package.classify(Path(name).read_bytes(), top_k=args.top_k)
         except (OSError, ImageError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             print(f"error: {name}: {reason}", file=sys.stderr)
             failed += 1
             continue
-        image = np.asarray(eval_transform(pixels, package.input_size))[None]
-        probabilities = package.predict(image)[0]
-        if not np.all(np.isfinite(probabilities)):
-            # A model trained into NaN answers NaN for every image; JSON has no NaN.
-            raise PackageError(
-                f"{args.package}: the model gives non-finite probabilities for {name}; its "
-                "weights are broken (a diverged training run): train it again, with a lower "
-                "learning rate"
-            )
-        best = np.argsort(-probabilities)[:top_k]
         if args.json:
             row = {
                 "image": name,
                 "predictions": [
-                    {
-                        "class": package.classes[i],
-                        "label": package.human_labels[i],
-                        "probability": float(probabilities[i]),
-                    }
-                    for i in best
+                    {"class": score.name, "label": score.label, "probability": score.probability}
+                    for score in prediction.top_k
                 ],
             }
             print(json.dumps(row, allow_nan=False))
             continue
         print(name)
-        for rank, i in enumerate(best, start=1):
-            print(f"  {rank}. {package.human_labels[i]:<30} {100 * probabilities[i]:6.2f}%")
+        for rank, score in enumerate(prediction.top_k, start=1):
+            print(f"  {rank}. {score.label:<30} {100 * score.probability:6.2f}%")
     return 1 if failed else 0
 
 
@@ -260,3 +245,24 @@ def _tta_config(args: argparse.Namespace, package: ModelPackage) -> TTAConfig | 
     if config.policy == "identity" and args.tta is None:
         return None
     return config
+
+
+def _progress(label: str) -> Callable[[int, int], None] | None:
+    """A progress line on stderr, redrawn at most every 1%; ``None`` when not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    shown = [-1]
+
+    def show(done: int, total: int) -> None:
+        percent = done * 100 // max(total, 1)
+        if percent != shown[0] or done == total:
+            shown[0] = percent
+            end = "\n" if done == total else ""
+            print(
+                f"\r{label}: {done}/{total} images ({percent}%)",
+                end=end,
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return show

@@ -3,7 +3,7 @@
 >>> import numpy as np
 >>> probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.5, 0.4, 0.1]])
 >>> metrics = compute_metrics(probabilities, [0, 2, 1], ("a", "b", "c"))
->>> round(metrics.top1, 4), metrics.top_k(2)
+>>> round(metrics.accuracy, 4), metrics.top_k(2)
 (0.6667, 1.0)
 >>> metrics.per_class_accuracy
 {'a': 1.0, 'b': 0.0, 'c': 1.0}
@@ -42,7 +42,7 @@ class ConfusedPair:
     rate: float
 
 
-@attrs.define(frozen=True, eq=False)
+@attrs.define(frozen=True, eq=False, repr=False)
 class ClassificationMetrics:
     """Metrics of one set of predictions.
 
@@ -75,8 +75,15 @@ class ClassificationMetrics:
 
     @property
     def accuracy(self) -> float:
-        """:attr:`top1`, under the name training logs it (``accuracy``)."""
+        """Top-1 accuracy (:attr:`top1`), under the name training logs it (``accuracy``)."""
         return self.top1
+
+    def __repr__(self) -> str:
+        # Arrays of every prediction make a useless repr; name the figures.
+        return (
+            f"ClassificationMetrics(num_images={self.num_images}, accuracy={self.top1:.4f}, "
+            f"top5={self.top5:.4f}, log_loss={self.log_loss:.4f})"
+        )
 
     @property
     def top5_accuracy(self) -> float:

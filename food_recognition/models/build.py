@@ -33,6 +33,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: The backbone's batch-norm momentum when ``model.weights`` is ``None`` and
+#: ``model.batch_norm_momentum`` is not set.
+SCRATCH_BATCH_NORM_MOMENTUM = 0.9
+
 #: The name of the backbone inside every model :func:`build` makes.
 BACKBONE_LAYER = "backbone"
 #: Names of the layers after the backbone (the head); see :func:`build`.
@@ -130,8 +134,9 @@ def build(
     backbone = _build_backbone(spec, size, source)
     backbone.name = BACKBONE_LAYER
     freeze_backbone(backbone, config.frozen_layers)
-    if config.batch_norm_momentum is not None:
-        _set_batch_norm_momentum(backbone, config.batch_norm_momentum)
+    momentum = _batch_norm_momentum(config, source)
+    if momentum is not None:
+        _set_batch_norm_momentum(backbone, momentum)
 
     inputs = keras.Input((size, size, 3), dtype="float32", name="image")
     # float32 so the normalization is exact under mixed precision; the
@@ -236,12 +241,14 @@ def _resolve_weights(weights: str | None) -> str | Path | None:
     if not path.exists():
         raise WeightsError(f"weights file {path} does not exist; {_WEIGHTS_HELP}")
     if path.is_dir():
-        if not (path / "model.keras").is_file():
+        from food_recognition.package import MODEL_FILE
+
+        if not (path / MODEL_FILE).is_file():
             raise WeightsError(
-                f"weights folder {path} is not a model package (it has no model.keras); "
+                f"weights folder {path} is not a model package (it has no {MODEL_FILE}); "
                 f"{_WEIGHTS_HELP}"
             )
-        return path / "model.keras"
+        return path / MODEL_FILE
     if path.name.endswith((".h5", ".keras")):
         return path
     raise WeightsError(f"weights file {path}: unknown kind of file; {_WEIGHTS_HELP}")
@@ -357,6 +364,21 @@ def _copy_head(source: keras.Model, model: keras.Model) -> list[str]:
             continue
         layer.set_weights(weights)
     return reset
+
+
+def _batch_norm_momentum(config: ModelConfig, source: str | Path | None) -> float | None:
+    """The backbone's batch-norm momentum: the config's, or one that learns from scratch."""
+    if config.batch_norm_momentum is not None or source is not None:
+        return config.batch_norm_momentum
+    # 0.99/0.999 average over hundreds of steps: on a short run from random
+    # weights the statistics used at evaluation lag the weights, and accuracy
+    # stays at chance. Pretrained statistics are already right, so they keep theirs.
+    logger.info(
+        "model.weights is None (random init): batch-norm momentum %s so the statistics "
+        "keep up on a short run (set model.batch_norm_momentum to choose another)",
+        SCRATCH_BATCH_NORM_MOMENTUM,
+    )
+    return SCRATCH_BATCH_NORM_MOMENTUM
 
 
 def _set_batch_norm_momentum(backbone: keras.Model, momentum: float) -> None:

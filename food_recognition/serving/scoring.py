@@ -479,25 +479,27 @@ def find_package_dir(model_dir: str | Path) -> Path:
     a local server points straight at the package. Either works.
 
     :param model_dir: the package itself, or a folder holding it (up to three levels down).
-    :returns: the folder that holds ``model.keras``.
+    :returns: the folder that holds the package's model file.
     :raises ModelDirError: no package or several, with what the folder holds.
     """
+    from food_recognition.package import MODEL_FILE
+
     root = Path(model_dir)
     if not root.is_dir():
         raise ModelDirError(f"model folder {root} does not exist or is not a folder")
-    if (root / "model.keras").is_file():
+    if (root / MODEL_FILE).is_file():
         return root
     found = sorted(
         path.parent
         for depth in ("*/", "*/*/", "*/*/*/")
-        for path in root.glob(f"{depth}model.keras")
+        for path in root.glob(f"{depth}{MODEL_FILE}")
     )
     if len(found) == 1:
         return found[0]
     listing = ", ".join(sorted(p.name for p in root.iterdir())[:20]) or "nothing"
     if not found:
         raise ModelDirError(
-            f"no model package (a folder with model.keras) under {root}; it holds: {listing}"
+            f"no model package (a folder with {MODEL_FILE}) under {root}; it holds: {listing}"
         )
     raise ModelDirError(
         f"several model packages under {root}: {', '.join(map(str, found))}; "

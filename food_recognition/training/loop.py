@@ -236,7 +236,9 @@ def run_training(
     package_dir = work_dir / PACKAGE_DIR
     state = store.load_state()
     if state is not None and state.finished:
-        if (package_dir / "model.keras").is_file():
+        from food_recognition.package import is_package
+
+        if is_package(package_dir):
             _log.info("the run in %s already finished; its package is %s", output_dir, package_dir)
             return package_dir
         _log.info("the run in %s finished but its package is gone: training again", output_dir)

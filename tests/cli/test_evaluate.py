@@ -82,3 +82,26 @@ def test_backbones_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[0].split()[:4] == ["name", "input", "preprocessing", "plugin"]
     assert lines[1].split()[:4] == ["resnet50", "224", "caffe", "built-in"]
     assert main(["backbones", "nothing*"]) == 1
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_evaluate_shows_progress_on_a_terminal_only(
+    package: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    terminal: bool,
+) -> None:
+    import sys
+
+    data = make_food101(tmp_path / "food-101", CLASSES, train_per_class=2, test_per_class=3)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    code = main(["evaluate", str(package), "--data", str(data), "--no-save", "--batch-size", "4"])
+    err = capsys.readouterr().err
+    assert code == 0
+    if terminal:
+        # One redraw per batch of 4, ending on the whole split.
+        assert err.count("\revaluating: ") == 3
+        assert "\revaluating: 9/9 images (100%)\n" in err
+    else:
+        assert "evaluating" not in err

@@ -124,3 +124,61 @@ def test_an_image_tensorflow_cannot_decode_is_left_out_and_reported(
     assert path == str(bad) and reason
     assert report.to_dict()["undecodable"] == [{"path": str(bad), "reason": reason}]
     assert "left out 1 image(s) TensorFlow cannot decode" in report.summary()
+
+
+class _Clock:
+    """A clock that only the model moves: one tick per image, 100 per graph trace."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class _TracingModel:
+    """A model that costs what Keras's ``predict_on_batch`` costs, on a fake clock.
+
+    Keras's predict function is a ``tf.function(reduce_retracing=True)``: it
+    traces at the first batch size, again at the second, and that second trace
+    (with an unknown batch size) then serves every size
+    (keras/src/backend/tensorflow/trainer.py, ``make_predict_function``).
+    """
+
+    def __init__(self, model: object, clock: _Clock) -> None:
+        # Not ``.model``: predict_with_tta would unwrap it and bypass the clock.
+        self.inner, self.clock, self.sizes = model, clock, set[int]()
+
+    def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
+        if len(self.sizes) < 2 and len(batch) not in self.sizes:
+            self.sizes.add(len(batch))
+            self.clock.now += 100.0
+        self.clock.now += len(batch)
+        return np.asarray(self.inner.predict_on_batch(batch))  # type: ignore[attr-defined]
+
+
+def test_tta_time_per_image_counts_its_views_and_no_tracing(
+    case: tuple[ModelPackage, Split], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import types
+
+    # By name: the package's ``evaluate`` attribute is the function, not the module.
+    evaluate_module = importlib.import_module("food_recognition.evaluation.evaluate")
+    tta_predict = importlib.import_module("food_recognition.tta.predict")
+
+    package, split = case
+    clock = _Clock()
+    fake_time = types.SimpleNamespace(perf_counter=clock.perf_counter)
+    monkeypatch.setattr(evaluate_module, "time", fake_time)
+    monkeypatch.setattr(tta_predict, "time", fake_time)
+    timed = attrs.evolve(package, model=_TracingModel(package.model, clock))
+    # 20 images in batches of 8: flip sends 8 views a pass, so only the last batch
+    # (4 images) meets a new size, which the warm-up must have traced.
+    report = evaluate(timed, split, batch_size=8, tta=TTAConfig(policy="flip"))
+    assert report.seconds_per_image == pytest.approx(1.0)  # one tick per image, no trace
+    assert report.tta_seconds_per_image == pytest.approx(2.0)  # two views per image
+    assert report.tta_views_per_image == pytest.approx(2.0)
+    rows = {line[:18].strip(): line[18:].split() for line in report.summary().splitlines()}
+    assert rows["views per image"] == ["1.00", "2.00"]
+    assert rows["ms per image"] == ["1000.00", "2000.00"]
