@@ -10,8 +10,10 @@
 
 Run it with the workspace's ``config.json`` in this folder (or the
 ``AZURE_SUBSCRIPTION_ID``/``AZURE_RESOURCE_GROUP``/``AZUREML_WORKSPACE_NAME``
-variables) after ``az login``, then give the cluster's identity the Storage Blob
-Data Reader role on the account before the first trial starts::
+variables) after ``az login``. Once the cluster exists it prints the ``az role
+assignment create`` line that gives its identity the Storage Blob Data Reader
+role on the account: run it while the environment builds, before the first trial
+starts::
 
     python examples/train_on_azure.py --data data/food-101 \\
         --account-url https://<account>.blob.core.windows.net --container food \\
@@ -39,6 +41,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from food_recognition.azure.jobs import (
     DEFAULT_VM_SIZE,
@@ -83,6 +86,29 @@ def upload_data(data_dir: Path, account_url: str, container: str) -> str:
     )
     print(f"uploaded {len(report.uploaded)} files, {len(report.skipped)} already there")
     return data_url(account_url, container)
+
+
+def reader_role_command(cluster: Any, account_url: str | None) -> str:
+    """The role assignment that lets a new cluster's identity read the data, as a command.
+
+    The identity only exists once the cluster does, so this is printed right after
+    :func:`create_cluster`; the sweep's environment image builds first, which leaves time
+    to run it before the first trial mounts the data.
+    """
+    principal = getattr(getattr(cluster, "identity", None), "principal_id", None)
+    host = urlsplit(account_url or "").hostname or ""  # https:// or wasbs://container@host
+    account = host.split(".")[0] if host.endswith(".core.windows.net") else ""
+    scope = (
+        f"$(az storage account show --name {account} --query id -o tsv)"
+        if account
+        else "<the storage account's resource id>"
+    )
+    return (
+        "before the first trial starts, let the cluster's identity read the data: "
+        f"az role assignment create --assignee-object-id {principal or '<its principal id>'} "
+        f'--assignee-principal-type ServicePrincipal --role "Storage Blob Data Reader" '
+        f"--scope {scope}"
+    )
 
 
 def training_job(data: str, cluster: str) -> TrainingJob:
@@ -174,9 +200,10 @@ def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
         ml_client = get_ml_client()
     if not args.data_uri:
         data = upload_data(args.data, args.account_url, args.container)
-    create_cluster(
+    cluster = create_cluster(
         ml_client, args.cluster, vm_size=args.vm_size, max_nodes=args.max_nodes, low_priority=True
     )
+    print(reader_role_command(cluster, args.account_url or args.data_uri))
     trial = run_sweep(AzureMLTarget(ml_client), training_job(data, args.cluster), sweep)
     print(f"best trial: {trial}; its package: {model_package_uri(trial)}")
     if args.aks_compute and args.image:

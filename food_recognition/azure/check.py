@@ -303,31 +303,93 @@ def _check_identity(cluster: Any) -> Finding:
 
 
 def _check_quota(ml_client: Any, cluster: Any, size: Any, nodes: int) -> Finding:
+    """Room for ``nodes`` nodes of ``size`` in the quota the cluster's tier draws on.
+
+    ``list_usage()`` lists the regional totals, then per VM family the
+    subscription's entry and the same family counted per workspace and per
+    compute (their ids are under ``/workspaces/``), each family once as
+    *Dedicated* and once as *LowPriority* (limit -1). A dedicated cluster
+    needs room in its family and in the regional dedicated total; a
+    low-priority one draws only on the regional low-priority total
+    (https://learn.microsoft.com/en-us/azure/machine-learning/how-to-manage-quotas).
+    """
     family = str(getattr(size, "family", "") or "")
     per_node = int(_field(size, "v_cp_us", "vCPUs") or 0)
     needed = per_node * nodes
-    for usage in ml_client.compute.list_usage():
-        name = _field(usage, "name")
-        value = _field(name, "value") if name is not None else None
-        if str(value or "").lower() != family.lower():
-            continue
-        limit = int(_field(usage, "limit") or 0)
-        used = int(_field(usage, "current_value", "currentValue") or 0)
-        if limit - used < needed:
-            return Finding(
-                "quota",
-                False,
-                f"{size.name} needs {needed} vCPUs of family {family} for {nodes} node(s); "
-                f"the subscription has {limit - used} free ({used} of {limit} in use): request "
-                "more in the Azure portal (Quotas > Machine learning) or use a family with quota",
-            )
-        return Finding("quota", True, f"{limit - used} vCPUs of {family} free, {needed} needed")
-    return Finding(
-        "quota",
-        False,
-        f"the subscription has no quota for family {family} ({size.name}); request it in the "
-        "Azure portal (Quotas > Machine learning)",
+    usages = list(ml_client.compute.list_usage())
+    if "low" in str(getattr(cluster, "tier", "") or "").lower():
+        total = _regional_usage(usages, "lowpriority")
+        if total is None:  # nothing to compare with: say so rather than guess
+            return Finding("quota", True, "no regional low-priority quota listed; not checked")
+        return _room(total, needed, f"{size.name} (low-priority)", nodes, "low-priority")
+    entry = next((u for u in usages if _is_family_dedicated(u, family)), None)
+    if entry is None:
+        return Finding(
+            "quota",
+            False,
+            f"the subscription has no quota for family {family} ({size.name}); request it in the "
+            "Azure portal (Quotas > Machine learning)",
+        )
+    found = _room(entry, needed, f"{size.name}", nodes, f"family {family}")
+    total = _regional_usage(usages, "dedicated")
+    if not found.ok or total is None:
+        return found
+    regional = _room(total, needed, f"{size.name}", nodes, "Total Cluster Dedicated Regional vCPUs")
+    return found if regional.ok else regional
+
+
+def _norm(text: Any) -> str:
+    return re.sub(r"[\s_]", "", str(text or "")).lower()
+
+
+def _usage_names(usage: Any) -> tuple[str, str]:
+    name = _field(usage, "name")
+    value = _field(name, "value") if name is not None else None
+    localized = _field(name, "localized_value") if name is not None else None
+    return _norm(value), _norm(localized or value)
+
+
+def _subscription_wide(usage: Any) -> bool:
+    # Per-workspace and per-compute entries repeat a family with only their own use.
+    return "/workspaces/" not in str(_field(usage, "id") or "").lower()
+
+
+def _is_family_dedicated(usage: Any, family: str) -> bool:
+    value, localized = _usage_names(usage)
+    wanted = _norm(family)
+    named = value == wanted or localized.startswith(wanted + "cluster")
+    return (
+        named
+        and "lowpriority" not in localized
+        and _subscription_wide(usage)
+        and int(_field(usage, "limit") or 0) >= 0
     )
+
+
+def _regional_usage(usages: list[Any], tier: str) -> Any:
+    kind = "lowprioritycores" if tier == "lowpriority" else "dedicatedcores"
+    for usage in usages:
+        _, localized = _usage_names(usage)
+        typed = kind in _norm(_field(usage, "type"))
+        named = "regional" in localized and tier in localized
+        if (typed or named) and _subscription_wide(usage):
+            return usage
+    return None
+
+
+def _room(usage: Any, needed: int, what: str, nodes: int, quota: str) -> Finding:
+    limit = int(_field(usage, "limit") or 0)
+    used = int(_field(usage, "current_value", "currentValue") or 0)
+    if limit - used < needed:
+        return Finding(
+            "quota",
+            False,
+            f"{what} needs {needed} vCPUs of {quota} for {nodes} node(s); "
+            f"the subscription has {limit - used} free ({used} of {limit} in use): request "
+            "more in the Azure portal (Quotas > Machine learning) or use a family with quota",
+        )
+    label = quota.removeprefix("family ")
+    return Finding("quota", True, f"{limit - used} vCPUs of {label} free, {needed} needed")
 
 
 def _field(value: Any, *names: str) -> Any:

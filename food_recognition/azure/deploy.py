@@ -535,7 +535,9 @@ def check_resources(
     :param instance_types: instance types the cluster reports, by name, over
         :data:`KNOWN_INSTANCE_TYPES`; one known to neither is not checked.
     :raises DeployError: a request or limit above the instance type's limit,
-        or requests and limits on a managed deployment (its size is its VM size).
+        resources without both a CPU and a memory request (Azure ML requires both
+        once any is given), or requests and limits on a managed deployment (its
+        size is its VM size).
     """
     if kind == "managed":
         if spec.resources:
@@ -549,6 +551,7 @@ def check_resources(
     name = spec.instance_type or DEFAULT_INSTANCE_TYPE
     limits = known.get(name)
     if limits is None:
+        _check_requests(spec)
         return
     problems = [
         f"{section.removesuffix('s')} {problem}"
@@ -561,6 +564,19 @@ def check_resources(
             f"(limits {limits.cpu} CPU / {limits.memory}): {'; '.join(problems)}; lower it, or "
             "create a larger instance type on the cluster and pass it as instance_type "
             "(--instance-type)"
+        )
+    _check_requests(spec)
+
+
+def _check_requests(spec: DeploymentSpec) -> None:
+    # Azure ML fails a Kubernetes deployment whose resources section lacks a CPU or a
+    # memory request (limits are optional): "Resource section validation" in
+    # https://learn.microsoft.com/en-us/azure/machine-learning/how-to-manage-kubernetes-instance-types
+    if spec.resources and (spec.cpu_request is None or spec.memory_request is None):
+        raise DeployError(
+            f"deployment {spec.name!r} sets resources without both a CPU and a memory request, "
+            "which Azure ML refuses; give both (--cpu and --memory), or none of --cpu, "
+            "--memory, --cpu-limit, --memory-limit to use the instance type's"
         )
 
 

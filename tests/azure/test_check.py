@@ -142,6 +142,23 @@ TRAINING_FAILURES = {
         "no quota for family standardNCASv3_T4Family",
     ),
     "quota for nodes": (lambda s: None, {"nodes": 7}, "quota", "needs 28 vCPUs"),
+    # The family has room, but every family shares the region's dedicated vCPUs.
+    "regional dedicated quota": (
+        lambda s: rules.add_region(s, dedicated_total=(98, 100)),
+        {},
+        "quota",
+        "Total Cluster Dedicated Regional vCPUs",
+    ),
+    # A low-priority cluster draws on the regional low-priority quota only.
+    "low-priority quota": (
+        lambda s: (
+            rules.add_cluster(s, "spot", low_priority=True),
+            rules.add_region(s, low_priority_total=(0, 2)),
+        ),
+        {"compute": "spot"},
+        "quota",
+        "low-priority",
+    ),
     "missing datastore": (
         lambda s: None,
         {"data": "azureml://datastores/missing/paths/food-101"},
@@ -186,6 +203,37 @@ def test_each_training_failure_is_one_line_with_its_fix(rest: AzureMLRestServer,
     message = report.failures[0].message
     assert words in message
     assert "\n" not in message
+
+
+def test_a_low_priority_cluster_needs_no_dedicated_family_quota(rest: AzureMLRestServer) -> None:
+    # The example creates its cluster low-priority; a subscription with no dedicated T4
+    # quota but room in the regional low-priority quota can run it.
+    rules.add_cluster(rest, "spot", low_priority=True)
+    rules.add_region(rest, quota={"standardNCASv3_T4Family": (0, 0)}, low_priority_total=(0, 8))
+    report = _training(rest, compute="spot")
+    assert report.ok, report.lines()
+    quota = next(f for f in report.findings if f.check == "quota")
+    assert "low-priority" in quota.message
+
+
+def test_quota_is_the_subscriptions_not_this_workspaces_share(rest: AzureMLRestServer) -> None:
+    # Another workspace uses the family's whole quota: this workspace's own entry says 0 used.
+    rules.add_region(rest, quota={"standardNCASv3_T4Family": (24, 24)}, workspace_used=0)
+    report = _training(rest)
+    assert [f.check for f in report.failures] == ["quota"], report.lines()
+    assert "0 free (24 of 24 in use)" in report.failures[0].message
+
+
+def test_quota_read_from_usages_named_as_the_rest_spec_example_names_them(
+    rest: AzureMLRestServer,
+) -> None:
+    # The REST spec's example (Usage/list.json) writes the display name as name.value too.
+    rules.add_region(rest, quota={"standardNCASv3_T4Family": (22, 24)})
+    for usage in rest.usages:
+        usage["name"]["value"] = usage["name"]["localizedValue"]
+    report = _training(rest)
+    assert [f.check for f in report.failures] == ["quota"], report.lines()
+    assert "2 free (22 of 24 in use)" in report.failures[0].message
 
 
 DEPLOYMENT_FAILURES: dict[str, tuple[Callable[[AzureMLRestServer], None], dict[str, Any], str, str]]

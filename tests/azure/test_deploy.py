@@ -239,11 +239,38 @@ def test_resources_within_a_known_instance_type_are_sent(tmp_path: Path) -> None
 
 def test_a_cluster_reported_instance_type_overrides_the_known_limits() -> None:
     deployment = DeploymentSpec(
-        endpoint_name="food", model="azureml:food:1", instance_type="big", memory_limit="8Gi"
+        endpoint_name="food",
+        model="azureml:food:1",
+        instance_type="big",
+        cpu_request="1",
+        memory_request="2Gi",
+        memory_limit="8Gi",
     )
     check_resources(deployment)  # unknown here: not checked offline
     with pytest.raises(DeployError, match="limit memory 8Gi is above 4Gi"):
         check_resources(deployment, instance_types={"big": ResourceLimits(cpu="4", memory="4Gi")})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"memory_limit": "1Gi"},
+        {"cpu_limit": "1"},
+        {"cpu_request": "1"},
+        {"memory_request": "1Gi", "memory_limit": "2Gi"},
+        {"instance_type": "big", "memory_limit": "8Gi"},
+    ],
+)
+def test_resources_without_both_requests_are_refused_before_anything_is_written(
+    tmp_path: Path, kwargs: dict[str, str]
+) -> None:
+    # Azure ML's resource section validation: requests.cpu and requests.memory are required
+    # once a deployment sends resources (how-to-manage-kubernetes-instance-types).
+    endpoint = EndpointSpec(name="food-aks", compute="aks")
+    deployment = DeploymentSpec(endpoint_name="food-aks", model="azureml:food:1", **kwargs)
+    with pytest.raises(DeployError, match="without both a CPU and a memory request"):
+        write_yaml(endpoint, deployment, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,13 @@ def _old_default_resources(ml_client: Any, server: AzureMLRestServer) -> None:
     )
 
 
+def _limits_without_requests(ml_client: Any, server: AzureMLRestServer) -> None:
+    # A memory limit alone (``--memory-limit 1Gi``) fits the instance type but names no requests.
+    _kubernetes(
+        ml_client, resources=ResourceRequirementsSettings(limits=ResourceSettings(memory="1Gi"))
+    )
+
+
 def _missing_instance_type(ml_client: Any, server: AzureMLRestServer) -> None:
     _kubernetes(ml_client, instance_type="gpularge")
 
@@ -135,6 +142,7 @@ CASES: dict[str, Callable[[Any, AzureMLRestServer], None]] = {
     "deployment-model-is-registered": _job_output_model,
     "kubernetes-instance-type-exists": _missing_instance_type,
     "kubernetes-resources-fit-instance-type": _old_default_resources,
+    "kubernetes-resources-request-cpu-and-memory": _limits_without_requests,
     "managed-instance-type-exists": _retired_managed_size,
 }
 

@@ -15,7 +15,13 @@ from azure.ai.ml import load_compute, load_datastore, load_job
 
 from food_recognition.azure.environment.lock import lock_path, pip_lines
 from tests.fixtures.azureml_job_rules import RETIRED_VM_SIZES
-from tests.fixtures.azureml_rest import AzureMLRestServer, RecordedRequest, Reply, _get_job
+from tests.fixtures.azureml_rest import (
+    COMPUTE_PRINCIPAL_ID,
+    AzureMLRestServer,
+    RecordedRequest,
+    Reply,
+    _get_job,
+)
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "train_on_azure.py"
@@ -116,6 +122,13 @@ def test_sweep_steps_against_the_loopback_workspace(
     assert code == 0
     out = capsys.readouterr().out
     assert "best trial: sweep_trial_7" in out
+    # The new cluster's identity is named with the role it needs, before the sweep waits.
+    assert (
+        f"az role assignment create --assignee-object-id {COMPUTE_PRINCIPAL_ID} "
+        '--assignee-principal-type ServicePrincipal --role "Storage Blob Data Reader" '
+        "--scope $(az storage account show --name foodstore --query id -o tsv)"
+    ) in out
+    assert out.index("az role assignment create") < out.index("best trial")
     assert "azureml://jobs/sweep_trial_7/outputs/model/paths/package" in out
     # The cluster was created before the sweep was submitted, and the sweep runs on it.
     order = [r.path for r in azureml_rest.requests if r.method == "PUT"]
