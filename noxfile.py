@@ -1,5 +1,5 @@
 """Developer sessions: ``nox -s demo``, ``tests``, ``lint``, ``typecheck``, ``docs``, ``bench``,
-``lock``.
+``lock``, ``build``.
 
 Each session builds its own virtual environment with uv (fast, cached), so the
 README's two commands work on a machine with only Python 3.11, Node.js and npm.
@@ -9,6 +9,7 @@ Sessions that need Azurite install it from package.json into node_modules/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def _install_azurite(session: nox.Session) -> None:
         return
     npm = shutil.which("npm")
     if npm is None:
-        session.error("npm is needed for Azurite (the local Blob Storage): install Node.js 18+")
+        session.error("npm is needed for Azurite (the local Blob Storage): install Node.js 22+")
     lock = (ROOT / "package-lock.json").exists()
     session.run(npm, "ci" if lock else "install", "--no-audit", "--no-fund", external=True)
 
@@ -92,12 +93,24 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Every benchmark under benchmarks/ (pass --quick for a smoke run)."""
+    """Every benchmark under benchmarks/ (``-- --quick`` for a smoke run), or one by name.
+
+    ``nox -s bench -- bench_tta.py --quick`` runs only ``benchmarks/bench_tta.py``
+    (``learning_check.py`` too), passing it the arguments after its name.
+    """
     session.install("-e", ".[dev,export]")
     env = _quiet_tensorflow(session)
-    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+    args = list(session.posargs)
+    scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+    if args and args[0].endswith(".py"):
+        chosen = ROOT / "benchmarks" / Path(args.pop(0)).name
+        if not chosen.is_file():
+            known = ", ".join(p.name for p in sorted((ROOT / "benchmarks").glob("*.py")))
+            session.error(f"no benchmark {chosen.name} in benchmarks/: pick one of {known}")
+        scripts = [chosen]
+    for script in scripts:
         session.log(f"== {script.name}")
-        session.run("python", str(script), *session.posargs, env=env)
+        session.run("python", str(script), *args, env=env)
     if os.environ.get("CI"):
         session.log("benchmarks ran on a CI machine: compare ratios, not absolute times")
 
@@ -113,3 +126,104 @@ def lock(session: nox.Session) -> None:
     uv = str(Path(session.bin) / "uv")
     script = ROOT / "food_recognition" / "azure" / "environment" / "lock.py"
     session.run("python", str(script), "--pyproject", str(ROOT / "pyproject.toml"), "--uv", uv)
+
+
+#: What the installed wheel must do, run from a folder outside the checkout so
+#: that ``import food_recognition`` can only find the installed copy. The data
+#: files are read the way the library reads them at run time.
+_SMOKE_IMPORT = """
+import sys
+from pathlib import Path
+import food_recognition
+from food_recognition.azure.environment import CONDA_FILE, conda_spec
+from food_recognition.serving.server import SCORE_SCRIPT
+here = Path(food_recognition.__file__).parent
+assert "site-packages" in here.parts, here
+assert (here / "py.typed").is_file(), "py.typed is missing"
+assert CONDA_FILE.is_file(), CONDA_FILE
+for extra in ("cpu", "gpu"):
+    assert conda_spec(extra=extra)["dependencies"], extra
+assert SCORE_SCRIPT.is_file(), SCORE_SCRIPT
+print("installed", food_recognition.__version__, "from", here)
+"""
+
+#: Write a tiny sample with the library's own function (10 classes x 6 images).
+_SMOKE_SAMPLE = """
+import sys
+from food_recognition.datasets.sample import write_digits_sample
+print(write_digits_sample(sys.argv[1], size=32, per_class=6))
+"""
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Build the sdist and wheel into dist/, check them, install the wheel fresh and smoke-test it.
+
+    The wheel is built from the sdist (``uv build``), so a file the sdist
+    forgets fails here. The install goes into a new virtual environment with
+    the ``cpu`` extra only, outside the checkout, as a user's would.
+    """
+    session.install("uv>=0.4", "twine>=6.1")
+    uv = str(Path(session.bin) / "uv")
+    dist = ROOT / "dist"
+    for old in dist.glob("food_recognition-*"):
+        old.unlink()
+    session.run(uv, "build", "--out-dir", str(dist), str(ROOT))
+    version = _version()
+    wheel = dist / f"food_recognition-{version}-py3-none-any.whl"
+    sdist = dist / f"food_recognition-{version}.tar.gz"
+    for artifact in (wheel, sdist):
+        if not artifact.is_file():
+            session.error(f"{artifact.name} was not built")
+    session.run("twine", "check", "--strict", str(wheel), str(sdist))
+
+    work = Path(session.create_tmp()).resolve() / "smoke"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    venv = work / "venv"
+    session.run(uv, "venv", "--quiet", "--python", PYTHON, str(venv))
+    python = str(venv / ("Scripts" if os.name == "nt" else "bin") / "python")
+    cli = str(Path(python).with_name("food-recognition"))
+    # The README's install line, with the wheel's path filled in.
+    session.run(uv, "pip", "install", "--python", python, f"{wheel}[cpu]")
+    env = _quiet_tensorflow(session)
+    session.chdir(work)
+    session.run(python, "-c", _SMOKE_IMPORT, external=True, env=env)
+    printed = session.run(cli, "--version", external=True, env=env, silent=True)
+    if not isinstance(printed, str) or version not in printed:
+        session.error(f"food-recognition --version printed {printed!r}, not {version}")
+    session.log(printed.strip())
+    session.run(cli, "plugins", external=True, env=env)
+    # The sample data comes from scikit-learn: the `demo` extra, added on top.
+    session.run(uv, "pip", "install", "--python", python, f"{wheel}[cpu,demo]")
+    session.run(python, "-c", _SMOKE_SAMPLE, "sample", external=True, env=env)
+    session.run(
+        cli,
+        "train",
+        "--output",
+        "run",
+        "--data.path",
+        "sample",
+        "--model.backbone",
+        "mobilenet_v3_small_minimalistic",
+        "--model.input_size",
+        "32",
+        "--data.batch_size",
+        "16",
+        "--training.epochs",
+        "1",
+        external=True,
+        env=env,
+    )
+    if not (work / "run" / "package" / "model.keras").is_file():
+        session.error("the smoke training wrote no run/package/model.keras")
+    session.log(f"built, checked and smoke-tested {wheel.relative_to(ROOT)}")
+
+
+def _version() -> str:
+    """The package's version, read from the source as hatchling reads it."""
+    text = (ROOT / "food_recognition" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"$', text, re.MULTILINE)
+    if match is None:
+        raise RuntimeError("food_recognition/__init__.py defines no __version__")
+    return match.group(1)

@@ -19,8 +19,8 @@ default >= 0.85x decode + resize.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_pipeline.py            # about three minutes
-    .venv/bin/python benchmarks/bench_pipeline.py --quick    # smoke run
+    python3.11 scripts/nox.py -s bench -- bench_pipeline.py          # about three minutes
+    python3.11 scripts/nox.py -s bench -- bench_pipeline.py --quick  # smoke run
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ scan close to listing only.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_scan.py            # 5,000 images
-    .venv/bin/python benchmarks/bench_scan.py --quick    # 500 images, smoke run
+    python3.11 scripts/nox.py -s bench -- bench_scan.py          # 5,000 images
+    python3.11 scripts/nox.py -s bench -- bench_scan.py --quick  # 500 images, smoke run
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ Every ratio is against a baseline measured in the same run.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_serving.py            # about 6 minutes
-    .venv/bin/python benchmarks/bench_serving.py --quick    # smoke run
+    python3.11 scripts/nox.py -s bench -- bench_serving.py          # about 6 minutes
+    python3.11 scripts/nox.py -s bench -- bench_serving.py --quick  # smoke run
 """
 
 from __future__ import annotations

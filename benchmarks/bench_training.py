@@ -10,8 +10,8 @@ plain/ours ``--repeats`` times (which goes first alternates too); the table
 shows each pair, the median of the ratios and the ratio of the best rates (the
 least disturbed run of each, on a shared machine).
 
-    .venv/bin/python benchmarks/bench_training.py            # ~2-3 minutes on 2 cores
-    .venv/bin/python benchmarks/bench_training.py --quick    # a smoke run
+    python3.11 scripts/nox.py -s bench -- bench_training.py          # ~2-3 minutes on 2 cores
+    python3.11 scripts/nox.py -s bench -- bench_training.py --quick  # a smoke run
 
 Goal: ratio (ours / plain) >= 0.97.
 """

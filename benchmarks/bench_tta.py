@@ -22,8 +22,8 @@ printed beside it, but a shared machine blurs it).
 
 Run::
 
-    .venv/bin/python benchmarks/bench_tta.py            # a few minutes on 2 CPU cores
-    .venv/bin/python benchmarks/bench_tta.py --quick    # smoke run
+    python3.11 scripts/nox.py -s bench -- bench_tta.py          # a few minutes on 2 CPU cores
+    python3.11 scripts/nox.py -s bench -- bench_tta.py --quick  # smoke run
 """
 
 from __future__ import annotations

@@ -85,6 +85,7 @@ def get_ml_client(
         missing = [WORKSPACE_ENV_VARS[k] for k, v in given.items() if not v]
         raise WorkspaceError(
             "no Azure ML workspace: pass subscription_id, resource_group and workspace_name "
-            f"(or set {', '.join(missing)}), or download the workspace's config.json from the "
-            f"Azure portal and pass its path ({error})"
+            "(on the command line: --subscription, --resource-group, --workspace), "
+            f"or set {', '.join(missing)}, or download the workspace's config.json from the "
+            f"Azure portal and pass its path (config_path; --workspace-config) ({error})"
         ) from error

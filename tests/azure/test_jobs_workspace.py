@@ -74,6 +74,23 @@ def test_no_workspace_says_how_to_name_one(tmp_path: Path, monkeypatch: pytest.M
     assert "config.json" in str(error.value)
 
 
+def test_no_workspace_on_the_command_line_names_the_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from food_recognition.cli import main
+
+    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no config.json here or above
+    code = main(["azure", "status", "job-1", "--target", "azureml", "--subscription", SUBSCRIPTION])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    # What the user typed is an option, so the fix names the options.
+    for option in ("--subscription", "--resource-group", "--workspace", "--workspace-config"):
+        assert option in err
+
+
 def test_plugins_and_compute_do_not_import_the_azure_sdk() -> None:
     # `food-recognition --help` and `plugins` load every built-in plugin; the core
     # compute package must not reach for azure at all.
