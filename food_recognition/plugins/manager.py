@@ -17,8 +17,9 @@ import functools
 import importlib
 import importlib.metadata
 import logging
+import re
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -59,7 +60,7 @@ BUILTIN_PLUGINS = (
     "food_recognition.azure.targets",
 )
 
-_HOOKS = tuple(name for name in spec.__all__ if name.startswith("food_recognition_register_"))
+_HOOKS = tuple(name for name in spec.__all__ if name.startswith("food_recognition_"))
 
 _REGISTERS: dict[str, tuple[str, type[Any], str]] = {
     # attribute -> (kind, spec type, hook)
@@ -164,6 +165,16 @@ class PluginManager:
     def distribution(self, plugin_name: str) -> Distribution | None:
         """``(name, version)`` of the distribution a plugin came from; ``None`` for ours."""
         return self._distributions.get(plugin_name)
+
+    def load_layers(self, distributions: Iterable[str]) -> None:
+        """Call ``food_recognition_load_layers`` of the plugins of these distributions.
+
+        :param distributions: distribution names (a model package's ``plugins.json``).
+        """
+        wanted = {_normalise(name) for name in distributions}
+        names = {n for n, dist in self._distributions.items() if _normalise(dist[0]) in wanted}
+        others = [p for n, p in self._pm.list_name_plugin() if n not in names]
+        self._pm.subset_hook_caller("food_recognition_load_layers", remove_plugins=others)()
 
     def plugins(self) -> list[tuple[str, str]]:
         """``(plugin name, where it comes from)`` for every plugin, broken ones included.
@@ -275,6 +286,11 @@ def _unhashable(plugin: object) -> bool:
     except TypeError:
         return True
     return False
+
+
+def _normalise(name: str) -> str:
+    # PEP 503: "Food_Recognition.Tiny" and "food-recognition-tiny" are one project.
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _hook_call(caller: Any, register: Register[Any]) -> Callable[[], object]:
