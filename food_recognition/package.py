@@ -6,17 +6,23 @@ Layout::
     labels.json        {"classes": [...], "human_labels": [...]}
     config.yaml        the RunConfig that built it (preprocessing, TTA policy, ...)
     metrics.json       final metrics, name -> number
+    plugins.json       the plugin distributions the model needs (name, version)
     history.json       per-epoch training metrics, name -> list (optional)
     evaluation.json    the evaluation report (optional, written by evaluation)
     plots/*.png        evaluation plots (optional)
 
-Loading needs nothing but this folder and Keras: every custom layer is a
-registered Keras serializable, and the model is loaded with
-``keras.saving.load_model(..., safe_mode=True)`` (no pickle, no Lambda layers).
+Loading needs nothing but this folder, Keras, and the plugin distributions
+``plugins.json`` names (a model with a plugin's backbone contains that
+plugin's layers): every custom layer is a registered Keras serializable (a
+plugin's are registered by its ``food_recognition_load_layers`` hook), and the
+model is loaded with ``keras.saving.load_model(..., safe_mode=True)`` (no
+pickle, no Lambda layers). A package naming a distribution that is not
+installed is refused in one line naming it.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -29,6 +35,9 @@ import numpy.typing as npt
 
 from food_recognition.config import ConfigError, RunConfig, TTAConfig, load_yaml, save_yaml
 from food_recognition.errors import FoodRecognitionError
+from food_recognition.plugins.manager import get_plugin_manager
+from food_recognition.plugins.resolve import PluginDistribution, required_distributions
+from food_recognition.plugins.travel import PLUGINS_FILE, read_plugins_file
 
 if TYPE_CHECKING:
     import keras
@@ -42,12 +51,14 @@ __all__ = [
     "METRICS_FILE",
     "MODEL_FILE",
     "PLOTS_DIR",
+    "PLUGINS_FILE",
     "REQUIRED_FILES",
     "ClassScore",
     "ModelPackage",
     "PackageError",
     "Prediction",
     "check_package",
+    "check_plugins",
     "is_package",
     "load_package",
     "resolve_tta",
@@ -310,6 +321,8 @@ def save_package(
     _write_json(path / LABELS_FILE, {"classes": list(classes), "human_labels": list(labels)})
     save_yaml(config, path / CONFIG_FILE)
     _write_json(path / METRICS_FILE, {k: float(v) for k, v in (metrics or {}).items()})
+    plugins = required_distributions(config, known_only=True)
+    _write_json(path / PLUGINS_FILE, {"distributions": [d.to_dict() for d in plugins]})
     if history is not None:
         _write_json(path / HISTORY_FILE, {k: [float(x) for x in v] for k, v in history.items()})
     return path
@@ -321,7 +334,8 @@ def load_package(path: str | Path) -> ModelPackage:
     :param path: the package folder (or its ``model.keras`` file).
     :returns: the :class:`ModelPackage`.
     :raises PackageError: the folder does not exist, lacks a file, or its files
-        disagree; the message names the path and the file.
+        disagree; the message names the path and the file; or a plugin
+        distribution the package names is not installed (the message names it).
     """
     path = Path(path)
     if path.is_file() and path.name == MODEL_FILE:
@@ -342,6 +356,7 @@ def load_package(path: str | Path) -> ModelPackage:
         raise PackageError(f"{path}: {error}") from error
     metrics = _read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else {}
     history = _read_json(path / HISTORY_FILE) if (path / HISTORY_FILE).is_file() else {}
+    check_plugins(path)
     model = _load_model(path / MODEL_FILE)
     outputs = model.output_shape[-1]
     if outputs != len(classes) or len(human) != len(classes):
@@ -412,6 +427,37 @@ def check_package(path: str | Path) -> Path:
             "(OUTPUT/package)"
         )
     return folder
+
+
+def check_plugins(path: str | Path) -> tuple[PluginDistribution, ...]:
+    """Check that the plugin distributions a package names are installed; load their layers.
+
+    ``load_package`` and ``food-recognition serve`` call it before Keras reads
+    the model, so a missing plugin is one line, not a Keras deserialization error.
+
+    :param path: the package folder.
+    :returns: the distributions ``plugins.json`` names (empty for a package
+        that uses only built-ins, or one written before plugins were recorded).
+    :raises PackageError: a named distribution is not installed, or
+        ``plugins.json`` is malformed.
+    """
+    path = Path(path)
+    try:
+        needed = read_plugins_file(path)
+    except FoodRecognitionError as error:
+        raise PackageError(str(error)) from error
+    for dist in needed:
+        try:
+            importlib.metadata.version(dist.name)
+        except importlib.metadata.PackageNotFoundError:
+            raise PackageError(
+                f"model package {path} needs plugin distribution {dist.name!r} "
+                f"(version {dist.version}), which is not installed: pip install "
+                f"{dist.requirement}"
+            ) from None
+    if needed:
+        get_plugin_manager().load_layers(d.name for d in needed)
+    return needed
 
 
 # -- helpers -------------------------------------------------------------------

@@ -62,6 +62,7 @@ def test_layout_and_no_optimizer_state(saved: tuple[Path, np.ndarray]) -> None:
         "config.yaml",
         "metrics.json",
         "history.json",
+        "plugins.json",
     }
     labels = json.loads((path / "labels.json").read_text())
     assert labels["classes"] == list(CLASSES)
@@ -230,3 +231,27 @@ def test_only_the_package_module_spells_the_package_file_names() -> None:
         if MODEL_FILE in path.read_text(encoding="utf-8") and path.name != "package.py"
     ]
     assert spelt == []
+
+
+def test_a_package_naming_a_missing_plugin_is_refused_in_one_line(
+    saved: tuple[Path, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = saved
+    plugins = {"distributions": [{"name": "food-recognition-absent", "version": "9.1"}]}
+    (path / "plugins.json").write_text(json.dumps(plugins))
+    with pytest.raises(PackageError) as info:
+        load_package(path)
+    message = str(info.value)
+    assert "needs plugin distribution 'food-recognition-absent' (version 9.1)" in message
+    assert "pip install food-recognition-absent==9.1" in message and "\n" not in message
+
+    from food_recognition.cli import main
+
+    assert main(["serve", str(path), "--port", "8123"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "'food-recognition-absent'" in err[0]
+
+
+def test_the_package_records_no_plugin_for_built_in_names(saved: tuple[Path, np.ndarray]) -> None:
+    path, _ = saved
+    assert json.loads((path / "plugins.json").read_text()) == {"distributions": []}

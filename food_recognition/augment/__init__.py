@@ -10,7 +10,7 @@ A policy is a frozen value built from an :class:`~food_recognition.config.Augmen
 ['default', 'none', 'randaugment', 'reference']
 
 Policies come from the plugin hook ``food_recognition_register_augment_policies``
-(the built-ins in :mod:`food_recognition.augment.policies` included), so a
+(the built-ins, registered by :mod:`food_recognition.augment.builtins`, included), so a
 plugin adds one the same way. The input pipeline
 (:mod:`food_recognition.datasets.pipeline`) runs them; :func:`device_augmenter`
 gives the Keras layers for ``AugmentConfig.on_device``.
@@ -20,7 +20,6 @@ Importing this package does not import TensorFlow.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from food_recognition.augment.mixing import mix_batch
@@ -33,10 +32,10 @@ from food_recognition.augment.policies import (
     resize_uint8,
 )
 from food_recognition.config import ConfigError
+from food_recognition.plugins.manager import PluginManager, get_plugin_manager
 
 if TYPE_CHECKING:
     from food_recognition.config import AugmentConfig
-    from food_recognition.plugins.manager import PluginManager
 
 __all__ = [
     "AugmentPolicy",
@@ -78,26 +77,12 @@ def get_policy(config: AugmentConfig, manager: PluginManager | None = None) -> A
         that name; the message lists the registered ones.
     :raises PolicyOptionError: an option the policy does not take (the message
         lists the allowed ones) or a value it refuses.
+    :raises food_recognition.plugins.PluginContractError: a plugin's factory
+        built something that is not an :class:`AugmentPolicy`.
     """
-    spec = _manager(manager).augment_policies.get(config.policy)
-    options = dict(config.options)
-    allowed = _option_names(spec.factory)
-    unknown = sorted(set(options) - set(allowed)) if allowed is not None else []
-    if unknown:
-        listed = ", ".join(allowed or []) or "none"
-        raise PolicyOptionError(
-            f"augmentation policy {config.policy!r} has no option {unknown[0]!r}; "
-            f"allowed options: {listed}"
-        )
-    try:
-        policy = spec.factory(**options)
-    except (TypeError, ValueError) as error:
-        raise PolicyOptionError(f"augmentation policy {config.policy!r}: {error}") from error
-    if not isinstance(policy, AugmentPolicy):
-        raise TypeError(
-            f"augmentation policy {config.policy!r} built {policy!r}, which is not an "
-            "AugmentPolicy; a plugin's factory must return one"
-        )
+    policy: AugmentPolicy = _manager(manager).augment_policies.create(
+        config.policy, config.options, option_error=PolicyOptionError, returns=AugmentPolicy
+    )
     return policy
 
 
@@ -146,23 +131,5 @@ def augment_images(
     return transform(tf.stack(crops), tf.stack(params), seeds[-1])
 
 
-def _option_names(factory: Any) -> list[str] | None:
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
-    return sorted(
-        p.name
-        for p in parameters
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    )
-
-
 def _manager(manager: PluginManager | None) -> PluginManager:
-    if manager is not None:
-        return manager
-    from food_recognition.plugins.manager import get_plugin_manager
-
-    return get_plugin_manager()
+    return get_plugin_manager() if manager is None else manager

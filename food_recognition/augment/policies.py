@@ -33,9 +33,6 @@ from typing import Any
 
 import attrs
 
-from food_recognition.plugins.registry import PolicySpec, Register
-from food_recognition.plugins.spec import hookimpl
-
 __all__ = [
     "CENTER_CROP_FRACTION",
     "AugmentPolicy",
@@ -44,7 +41,6 @@ __all__ = [
     "RandAugmentPolicy",
     "ReferencePolicy",
     "center_box",
-    "food_recognition_register_augment_policies",
     "resize_uint8",
 ]
 
@@ -673,30 +669,6 @@ def center_box(image_shape: Any, fraction: float = CENTER_CROP_FRACTION) -> Any:
         1, tf.cast(tf.round(tf.cast(tf.reduce_min(shape), tf.float32) * fraction), tf.int32)
     )
     return tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2, side, side])
-
-
-# -- registration ----------------------------------------------------------------------------
-
-
-@hookimpl
-def food_recognition_register_augment_policies(register: Register[PolicySpec]) -> None:
-    """Register ``reference``, ``default``, ``randaugment`` and ``none``."""
-    register.add(
-        PolicySpec(
-            "reference",
-            ReferencePolicy,
-            "the reference project's rotation 40, zoom 0.2, shift 0.2, horizontal flip",
-        )
-    )
-    register.add(
-        PolicySpec(
-            "default", DefaultPolicy, "random-resized-crop, horizontal flip, light colour jitter"
-        )
-    )
-    register.add(
-        PolicySpec("randaugment", RandAugmentPolicy, "random-resized-crop, flip, RandAugment")
-    )
-    register.add(PolicySpec("none", NoAugmentPolicy, "no augmentation: centre crop and resize"))
 
 
 def resize_uint8(image: Any, image_size: int) -> Any:

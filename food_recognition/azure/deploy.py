@@ -37,7 +37,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ import yaml
 
 from food_recognition.azure.environment.images import INFERENCE_IMAGE
 from food_recognition.errors import CloudError
+from food_recognition.plugins.resolve import PluginDistribution
+from food_recognition.plugins.travel import bundle, read_plugins_file
 
 __all__ = [
     "AUTH_MODES",
@@ -69,6 +71,7 @@ __all__ = [
     "inference_environment",
     "invoke",
     "job_output_uri",
+    "package_plugins",
     "package_tags",
     "plan_traffic_shift",
     "register_model",
@@ -624,14 +627,19 @@ def inference_environment(
     )
 
 
-def stage_code(dest: str | Path) -> Path:
+def stage_code(dest: str | Path, *, plugins: Iterable[PluginDistribution] = ()) -> Path:
     """Copy the library's source into ``dest``: the deployment's code folder.
 
     The inference server puts the code folder on ``sys.path``, so the scoring
     script (``food_recognition/serving/score.py`` in it) imports the library
-    from there, the same version as the one that wrote the deployment.
+    from there, the same version as the one that wrote the deployment; the
+    plugin distributions the model needs travel the same way
+    (:func:`~food_recognition.plugins.travel.bundle`: unpacked next to it,
+    wheels in ``plugins/``).
 
     :param dest: the folder (created; an old copy inside it is replaced).
+    :param plugins: the model package's plugin distributions (its ``plugins.json``;
+        :func:`package_plugins`).
     :returns: ``dest``.
     """
     import food_recognition
@@ -643,7 +651,22 @@ def stage_code(dest: str | Path) -> Path:
         shutil.rmtree(target)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    plugins = tuple(plugins)
+    if plugins:
+        bundle(plugins, dest)
     return dest
+
+
+def package_plugins(model: str) -> tuple[PluginDistribution, ...]:
+    """The plugin distributions a local model package names; none for a registered model.
+
+    :param model: the deployment's model: a local package folder (or the
+        folder holding ``package/``), or an ``azureml:`` reference.
+    """
+    folder = Path(model)
+    if not folder.is_dir():
+        return ()
+    return read_plugins_file(folder) or read_plugins_file(folder / "package")
 
 
 def write_yaml(
@@ -671,7 +694,7 @@ def write_yaml(
     _model_reference(deployment.model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    code = stage_code(out / "code")
+    code = stage_code(out / "code", plugins=package_plugins(deployment.model))
     endpoint_path = out / "endpoint.yaml"
     deployment_path = out / f"deployment-{deployment.name}.yaml"
     endpoint_entity = build_endpoint(endpoint)
@@ -853,7 +876,10 @@ def deploy(
     if existing is None:
         ml_client.online_endpoints.begin_create_or_update(build_endpoint(endpoint)).result()
     entity = build_deployment(
-        deployment, kind=endpoint.kind, code_dir=stage_code(code_dir), environment=environment
+        deployment,
+        kind=endpoint.kind,
+        code_dir=stage_code(code_dir, plugins=package_plugins(deployment.model)),
+        environment=environment,
     )
     ml_client.online_deployments.begin_create_or_update(entity).result()
     current = dict((existing.traffic if existing is not None else None) or {})

@@ -20,6 +20,7 @@ from typing import Any
 
 from food_recognition.cli import CLIError
 from food_recognition.cli.config_args import add_config_arguments, config_from_args
+from food_recognition.plugins.resolve import resolve
 
 __all__ = ["register"]
 
@@ -144,6 +145,7 @@ def run_submit(args: argparse.Namespace) -> int:
     from food_recognition.compute import TrainingJob
 
     config = config_from_args(args)
+    resolve(config)  # names and options, before anything is written or uploaded
     job = TrainingJob(
         config,
         data=args.data,

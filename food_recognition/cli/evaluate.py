@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from food_recognition.plugins.resolve import resolve
+
 if TYPE_CHECKING:
     from food_recognition.config import TTAConfig
     from food_recognition.package import ModelPackage
@@ -105,9 +107,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise CLIError(f"--batch-size {args.batch_size}: must be at least 1")
     package = load_package(args.package)
+    tta = _tta_config(args, package)
+    resolve(attrs.evolve(package.config, tta=tta or package.config.tta))  # before the data
     dataset = load_dataset_from_config(attrs.evolve(package.config.data, path=args.data))
     split = getattr(dataset, args.split)
-    tta = _tta_config(args, package)
     report = evaluate(
         package,
         split,

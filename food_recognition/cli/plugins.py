@@ -22,21 +22,34 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the plugin table (or JSON)."""
+    """Print the plugin table (or JSON); a broken plugin is listed with its reason."""
     manager = get_plugin_manager()
     contributions = manager.contributions()
+    broken = {plugin.name: plugin.reason for plugin in manager.broken}
     if args.json:
         rows = [
-            {"plugin": name, "origin": origin, "contributes": contributions.get(name, {})}
+            {
+                "plugin": name,
+                "origin": origin,
+                "contributes": contributions.get(name, {}),
+                **({"broken": broken[name]} if name in broken else {}),
+            }
             for name, origin in manager.plugins()
         ]
         print(json.dumps(rows, indent=2))
         return 0
     for name, origin in manager.plugins():
-        print(f"{name}  ({origin})")
+        print(f"{name}  ({origin})" + ("  BROKEN" if name in broken else ""))
+        if name in broken:
+            print(f"    skipped: {broken[name]}")
         kinds = contributions.get(name, {})
-        if not kinds:
+        if not kinds and name not in broken:
             print("    (contributes nothing)")
         for kind, names in kinds.items():
-            print(f"    {kind}s: {', '.join(names)}")
+            print(f"    {plural(kind)}: {', '.join(names)}")
     return 0
+
+
+def plural(kind: str) -> str:
+    """``"backbone"`` -> ``"backbones"``, ``"TTA policy"`` -> ``"TTA policies"``."""
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from food_recognition.cli.config_args import add_config_arguments, config_from_args
+from food_recognition.plugins.resolve import resolve
 
 if TYPE_CHECKING:
     from food_recognition.config import RunConfig
@@ -62,6 +63,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """Handle ``train``: print the package folder."""
     config = config_from_args(args)
+    resolve(config)  # names and options, before the data scan and the MLflow run
     check_data_path(config)
     from food_recognition.training import train
 
@@ -90,6 +92,7 @@ def run_lr_find(args: argparse.Namespace) -> int:
     from food_recognition.cli import CLIError
 
     config = config_from_args(args)
+    resolve(config)
     check_data_path(config)
     from food_recognition.training import find_learning_rate
 

@@ -33,6 +33,9 @@ from typing import Any, cast
 import attrs
 
 from food_recognition.config import ConfigError, Options, RunConfig, save_yaml, with_overrides
+from food_recognition.plugins.manager import PluginManager
+from food_recognition.plugins.resolve import resolve
+from food_recognition.plugins.travel import PLUGINS_DIR, bundle
 
 __all__ = [
     "CONFIG_FILE",
@@ -319,17 +322,29 @@ def _quote(arg: str) -> str:
     return arg if plain and shlex.quote(plain) == plain else shlex.quote(arg)
 
 
-def write_snapshot(job: TrainingJob, dest: str | Path) -> Path:
-    """Write the job's code snapshot: a copy of this package plus ``run.yaml``.
+def write_snapshot(
+    job: TrainingJob, dest: str | Path, *, manager: PluginManager | None = None
+) -> Path:
+    """Write the job's code snapshot: this package, the plugins the run needs, ``run.yaml``.
 
     The snapshot is what a remote target uploads and runs from, so the code
     that runs there is the code here, whatever version the environment installed.
+    The run is resolved first (:func:`~food_recognition.plugins.resolve.resolve`):
+    a bad name or option is refused before anything is written. Each plugin
+    distribution the run uses is unpacked at the snapshot's top (importable
+    from the job's working folder) with its wheel in ``plugins/``
+    (:func:`~food_recognition.plugins.travel.bundle`), named in
+    ``plugins.json`` and in a comment at the top of ``run.yaml``.
 
     :param job: the job whose configuration goes into ``run.yaml``.
     :param dest: the folder to fill (created; must be empty if it exists).
+    :param manager: the plugin manager; the process-wide one by default.
     :returns: ``dest``.
     :raises JobSpecError: ``dest`` exists and is not empty.
+    :raises food_recognition.plugins.UnknownNameError: an unknown backbone or policy.
+    :raises food_recognition.config.ConfigError: a bad policy option.
     """
+    resolved = resolve(job.config, manager)
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         raise JobSpecError(f"snapshot folder {dest} is not empty; pass a new or empty folder")
@@ -341,4 +356,10 @@ def write_snapshot(job: TrainingJob, dest: str | Path) -> Path:
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"),
     )
     save_yaml(job.config, dest / CONFIG_FILE)
+    if resolved.distributions:
+        bundle(resolved.distributions, dest)
+        names = ", ".join(d.requirement for d in resolved.distributions)
+        text = (dest / CONFIG_FILE).read_text(encoding="utf-8")
+        header = f"# plugins: {names} (unpacked here, wheels in {PLUGINS_DIR}/)\n"
+        (dest / CONFIG_FILE).write_text(header + text, encoding="utf-8")
     return dest

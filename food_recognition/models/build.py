@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from food_recognition.config import ConfigError, ModelConfig
 from food_recognition.models.head import head_plan
 from food_recognition.plugins.manager import PluginManager, get_plugin_manager
-from food_recognition.plugins.registry import BackboneSpec
+from food_recognition.plugins.registry import BackboneSpec, PluginContractError
 
 if TYPE_CHECKING:
     import keras
@@ -117,6 +117,8 @@ def build(
     :returns: the uncompiled Keras model.
     :raises food_recognition.plugins.UnknownNameError: an unknown backbone.
     :raises WeightsError: ``config.weights`` cannot be found or loaded.
+    :raises food_recognition.plugins.PluginContractError: the backbone's
+        builder returned something that is not a ``keras.Model``.
     :raises food_recognition.config.ConfigError: ``frozen_layers`` beyond the
         backbone's depth, an unknown activation, or ``num_classes`` below 2.
     """
@@ -132,6 +134,12 @@ def build(
     source = _resolve_weights(config.weights)
 
     backbone = _build_backbone(spec, size, source)
+    if not isinstance(backbone, keras.Model):
+        backbones = (manager or get_plugin_manager()).backbones
+        raise PluginContractError(
+            f"backbone {spec.name!r} of {backbones.describe_plugin(backbones.owner(spec.name))} "
+            f"built {type(backbone).__name__}, not a keras.Model; its builder must return one"
+        )
     backbone.name = BACKBONE_LAYER
     freeze_backbone(backbone, config.frozen_layers)
     momentum = _batch_norm_momentum(config, source)

@@ -11,12 +11,14 @@ declaring an entry point in the group ``food_recognition``::
 
 from food_recognition.plugins.manager import (
     ENTRY_POINT_GROUP,
+    BrokenPlugin,
     PluginManager,
     get_plugin_manager,
 )
 from food_recognition.plugins.registry import (
     BackboneSpec,
     DuplicateNameError,
+    PluginContractError,
     PolicySpec,
     Register,
     TargetSpec,
@@ -27,7 +29,9 @@ from food_recognition.plugins.spec import hookimpl, hookspec
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BackboneSpec",
+    "BrokenPlugin",
     "DuplicateNameError",
+    "PluginContractError",
     "PluginManager",
     "PolicySpec",
     "Register",

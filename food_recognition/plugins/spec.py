@@ -74,8 +74,21 @@ def food_recognition_register_tta_policies(register: Register[PolicySpec]) -> No
     """
 
 
+@hookspec
+def food_recognition_load_layers() -> None:
+    """Register with Keras the custom layers this plugin's models contain.
+
+    Called before a model package whose metadata names this plugin's
+    distribution is loaded (serving, evaluation, ``load_package``), so a
+    plugin keeps Keras out of its import and still loads its layers by name.
+    Import the module that defines them (with
+    ``keras.saving.register_keras_serializable``) here.
+    """
+
+
 __all__ = [
     "PROJECT_NAME",
+    "food_recognition_load_layers",
     "food_recognition_register_augment_policies",
     "food_recognition_register_backbones",
     "food_recognition_register_compute_targets",

@@ -36,6 +36,7 @@ from typing import Any
 import attrs
 
 from food_recognition.config import RunConfig, to_dict
+from food_recognition.plugins.resolve import resolve
 from food_recognition.training.checkpoint import CheckpointStore, RunState
 from food_recognition.training.distribute import (
     WorkerRole,
@@ -102,7 +103,10 @@ def train(run_config: RunConfig, output_dir: Path | str) -> Path:
     :param output_dir: the output folder (package, checkpoints, local MLflow store).
     :returns: the model package folder (``output_dir/package`` on the chief).
     :raises food_recognition.config.ConfigError: a config the data or model refuses.
+    :raises food_recognition.plugins.UnknownNameError: an unknown backbone or policy
+        (checked first, before the data scan).
     """
+    resolve(run_config)
     strategy, role = strategy_from_environment()
     from food_recognition.models import input_size_for
 

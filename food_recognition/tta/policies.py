@@ -3,8 +3,8 @@
 A policy is data: a tuple of :class:`View` values, each a window of the image
 (size, centre, rotation, mirror) resampled back to the full input size. The
 built-in policies are registered through the hook
-``food_recognition_register_tta_policies``, like a third party's, and looked up
-with :func:`get_tta_policy`:
+``food_recognition_register_tta_policies`` (by :mod:`food_recognition.tta.builtins`),
+like a third party's, and looked up with :func:`get_tta_policy`:
 
 =============== ===== =========================================================
 name            views what they are
@@ -43,20 +43,15 @@ TensorFlow only inside :meth:`ViewsPolicy.make_views`.
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from food_recognition.config import ConfigError
-from food_recognition.plugins.registry import PolicySpec
-from food_recognition.plugins.spec import hookimpl
-
-if TYPE_CHECKING:
-    from food_recognition.config import TTAConfig
-    from food_recognition.plugins.registry import Register
+from food_recognition.config import ConfigError, TTAConfig
+from food_recognition.plugins.manager import get_plugin_manager
+from food_recognition.plugins.registry import PolicySpec, Register
 
 __all__ = [
     "DEFAULT_CROP",
@@ -70,7 +65,6 @@ __all__ = [
     "builtin_policies",
     "five_crop",
     "flip",
-    "food_recognition_register_tta_policies",
     "get_tta_policy",
     "identity",
     "list_tta_policies",
@@ -528,13 +522,6 @@ _BUILTINS: tuple[tuple[str, Callable[..., ViewsPolicy], str], ...] = (
 )
 
 
-@hookimpl
-def food_recognition_register_tta_policies(register: Register[PolicySpec]) -> None:
-    """Register the built-in TTA policies (see the module's table)."""
-    for name, factory, description in _BUILTINS:
-        register.add(PolicySpec(name=name, factory=factory, description=description))
-
-
 # -- lookup ---------------------------------------------------------------------------------
 
 
@@ -558,43 +545,20 @@ def get_tta_policy(
     :raises TTAOptionError: an option the policy does not have (the message lists
         the ones it has) or a value it refuses.
     """
-    from food_recognition.config import TTAConfig
-
     if config is None:
         config = TTAConfig()
     elif isinstance(config, str):
         config = TTAConfig(policy=config)
     if policies is None:
-        policies = _default_policies()
-    spec = policies.get(config.policy)
-    options: dict[str, Any] = dict(config.options)
-    accepted = _keyword_names(spec.factory)
-    if accepted is not None:
-        unknown = sorted(set(options) - accepted)
-        if unknown:
-            have = sorted(accepted - {"seed"})
-            listing = (
-                f"its options: {', '.join(have)} (tta.options.NAME in a config)"
-                if have
-                else "it takes no options"
-            )
-            raise TTAOptionError(
-                f"TTA policy {config.policy!r} has no option {unknown[0]!r}; {listing}"
-            )
-        if "seed" in accepted and "seed" not in options:
-            options["seed"] = config.seed
-    try:
-        policy = spec.factory(**options)
-    except TTAOptionError:
-        raise
-    except (TypeError, ValueError) as error:
-        raise TTAOptionError(f"TTA policy {config.policy!r}: {error}") from error
-    if not isinstance(policy, TTAPolicy):
-        raise TypeError(
-            f"TTA policy {config.policy!r} (from plugin {policies.owner(config.policy)!r}) "
-            f"returned {policy!r}, which lacks name, num_views, first_view_is_identity or "
-            "make_views(); see TTAPolicy"
-        )
+        policies = get_plugin_manager().tta_policies
+    policy: TTAPolicy = policies.create(
+        config.policy,
+        config.options,
+        option_error=TTAOptionError,
+        defaults={"seed": config.seed},
+        returns=TTAPolicy,
+        hint=" (tta.options.NAME in a config)",
+    )
     return policy
 
 
@@ -603,26 +567,18 @@ def list_tta_policies(policies: Register[PolicySpec] | None = None) -> list[Poli
 
     :param policies: the register to look in; the process-wide plugin manager's by default.
     """
-    return list(_default_policies() if policies is None else policies)
+    return list(get_plugin_manager().tta_policies if policies is None else policies)
 
 
 def builtin_policies() -> Register[PolicySpec]:
     """A register holding only the built-in TTA policies (no plugins loaded)."""
-    from food_recognition.plugins.registry import Register
-
     register: Register[PolicySpec] = Register("TTA policy", PolicySpec)
-    register._collecting_for(__name__)
-    food_recognition_register_tta_policies(register)
+    for name, factory, description in _BUILTINS:
+        register.add(PolicySpec(name=name, factory=factory, description=description))
     return register
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _default_policies() -> Register[PolicySpec]:
-    from food_recognition.plugins.manager import get_plugin_manager
-
-    return get_plugin_manager().tta_policies
 
 
 def _five_windows(crop: float, policy: str) -> tuple[View, ...]:
@@ -660,18 +616,3 @@ def _parse_floats(value: str | Iterable[float], policy: str, option: str) -> tup
             f'TTA policy {policy!r}: {option}={value!r} must be numbers, e.g. "0.875,1.0,1.15"'
         )
     return result
-
-
-def _keyword_names(factory: Callable[..., Any]) -> set[str] | None:
-    """The keyword arguments ``factory`` accepts; ``None`` when it takes ``**kwargs``."""
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    names = set()
-    for parameter in parameters:
-        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-            return None
-        if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
-            names.add(parameter.name)
-    return names

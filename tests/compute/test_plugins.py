@@ -93,8 +93,12 @@ def test_a_second_local_is_refused_with_both_plugins_named() -> None:
             register.add(TargetSpec(name="local", factory=RecordingTarget))
 
     manager = PluginManager(load_entry_points=False, extra_plugins=(Clash(),))
+    # The clash breaks the second plugin alone; the name itself is refused,
+    # naming both, since a run could not know which target it would get.
     with pytest.raises(DuplicateNameError, match=r"food_recognition\.compute\.local"):
-        _ = manager.compute_targets
+        manager.compute_targets.get("local")
+    assert "azureml" in manager.compute_targets
+    assert len(manager.broken) == 1
 
 
 def test_the_documented_script_target_plugin(tmp_path: Path) -> None:

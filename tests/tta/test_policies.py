@@ -62,7 +62,7 @@ def window_ramp(left: float, side: float, size: int = SIZE) -> np.ndarray:
 def test_the_builtins_are_registered_through_the_hook() -> None:
     manager = PluginManager(load_entry_points=False)
     assert set(BUILTINS) <= set(manager.tta_policies.names())
-    assert manager.tta_policies.owner("ten_crop") == "food_recognition.tta.policies"
+    assert manager.tta_policies.owner("ten_crop") == "food_recognition.tta.builtins"
 
 
 @pytest.mark.parametrize(
@@ -247,7 +247,9 @@ def test_unknown_policy_lists_the_registered_ones(policies: Register[PolicySpec]
 
 
 def test_unknown_option_lists_the_policys_options(policies: Register[PolicySpec]) -> None:
-    with pytest.raises(TTAOptionError, match=r"no option 'crops'; its options: crop"):
+    with pytest.raises(
+        TTAOptionError, match=r"no option 'crops' \(did you mean 'crop'\?\); allowed options: crop"
+    ):
         get_tta_policy(TTAConfig(policy="five_crop", options={"crops": 3}), policies=policies)
     with pytest.raises(TTAOptionError, match="takes no options"):
         get_tta_policy(TTAConfig(policy="flip", options={"passes": 3}), policies=policies)
