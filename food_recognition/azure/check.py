@@ -463,11 +463,15 @@ def _check_datastore(ml_client: Any, name: str, principal: str | None) -> Findin
     credentials = getattr(store, "credentials", None)
     kind = type(credentials).__name__ if credentials is not None else "NoneCredentialConfiguration"
     if kind != "NoneCredentialConfiguration":
+        # Azure ML reads such a datastore with the key or SAS the workspace keeps
+        # (workspaceblobstore is one), whatever the job's identity: the job works,
+        # so this is a note, not a failure.
         return Finding(
             "data",
-            False,
-            f"datastore {name!r} reads with stored credentials ({kind}), not the cluster's "
-            "identity; register an identity-based datastore (no credentials) for its container",
+            True,
+            f"datastore {name!r} reads with credentials stored in the workspace ({kind}), not "
+            "the cluster's identity; that works, and an identity-based datastore (no "
+            "credentials) would keep the key out of the workspace",
         )
     account = getattr(store, "account_name", None) or "ACCOUNT"
     return Finding(
