@@ -45,8 +45,16 @@ except ImportError:  # pragma: no cover - older images ship the contrib alias on
     from azureml.contrib.services.aml_request import rawhttp
     from azureml.contrib.services.aml_response import AMLResponse
 
-from food_recognition.serving.batching import BatchSettings
-from food_recognition.serving.scoring import Limits, RequestError, Scorer
+import attrs
+import numpy as np
+
+from food_recognition.serving.batching import (
+    BATCH_GAIN_NEEDED,
+    ENV_BATCH_SIZE,
+    BatchSettings,
+    batch_gain,
+)
+from food_recognition.serving.scoring import Limits, RequestError, Scorer, compiled_predict_fn
 
 try:  # what gunicorn raises reading a malformed body (a bad chunk size, a cut-off chunk)
     from gunicorn.http.errors import (  # type: ignore[import-untyped]
@@ -92,25 +100,30 @@ def init() -> None:
     package_dir = find_package_dir(model_dir)
     package = load_package(package_dir)
     limits = Limits.from_env()
+    predict = compiled_predict_fn(package.model, package.input_size)
+    batching, gain = _default_batching(predict, package.input_size)
     scorer = Scorer(
         package,
         limits=limits,
         blob_reader=make_blob_reader(limits),
-        batching=BatchSettings.from_env(),
+        predict_fn=predict,
+        batching=batching,
     )
     scorer.warm_up()
     _scorer = scorer
-    batching = scorer.batching
+    measured = "" if gain is None else f" (a batch cost 1/{gain:.2f} per image of single images)"
     logger.info(
-        "loaded %s (%d classes, %d px) in %.1f s; blob containers allowed: %s; micro-batching: %s",
+        "loaded %s (%d classes, %d px) in %.1f s; blob containers allowed: %s; "
+        "micro-batching: %s%s",
         package_dir,
         scorer.num_classes,
         package.input_size,
         time.perf_counter() - start,
         ", ".join(limits.blob_containers) or "none",
         f"up to {batching.max_batch} images, {batching.max_wait_s * 1000:g} ms wait"
-        if batching is not None and batching.enabled
-        else "off",
+        if batching.enabled
+        else f"off (set {ENV_BATCH_SIZE} to force it)",
+        measured,
     )
 
 
@@ -140,6 +153,24 @@ def run(request: Any) -> Any:
         logger.exception("scoring failed")
         return _error("internal error while scoring; see the server log", 500)
     return AMLResponse(answer, 200, json_str=True)
+
+
+def _default_batching(
+    predict: Any, input_size: int, environ: dict[str, str] | None = None
+) -> tuple[BatchSettings, float | None]:
+    """The batch settings asked for; if none were, batching where this machine gains by it.
+
+    :returns: the settings and the measured gain (``None`` when not measured).
+    """
+    env = dict(os.environ if environ is None else environ)
+    settings = BatchSettings.from_env(env)
+    if not settings.enabled or env.get(ENV_BATCH_SIZE, "").strip():
+        return settings, None
+    sample = np.zeros((1, input_size, input_size, 3), np.float32)
+    gain = batch_gain(predict, sample, settings.max_batch)
+    if gain < BATCH_GAIN_NEEDED:
+        settings = attrs.evolve(settings, max_batch=1)
+    return settings, gain
 
 
 def read_body(environ: dict[str, Any], limits: Limits) -> bytes:

@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from food_recognition.serving.batching import BatchSettings, MicroBatcher
+from food_recognition.serving.batching import BatchSettings, MicroBatcher, batch_gain
 
 DEADLINE_S = 30.0
 
@@ -217,3 +217,47 @@ def test_the_scorer_scores_concurrent_requests_through_the_batcher(
     assert sum(batched.batcher.batch_sizes) == len(images)
     assert batched.batcher._arriving == 0
     batched.batcher.close()
+
+
+class CostModel:
+    """A model whose passes cost ``fixed + per_image * N`` on its own clock."""
+
+    def __init__(self, fixed: float, per_image: float) -> None:
+        self.fixed, self.per_image, self.now = fixed, per_image, 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        self.now += self.fixed + self.per_image * len(images)
+        return np.zeros((len(images), 3), np.float32)
+
+
+def test_batching_is_on_by_default_only_where_a_batch_is_cheaper_per_image() -> None:
+    from food_recognition.serving.score import _default_batching
+
+    sample = np.zeros((1, 4, 4, 3), np.float32)
+    # Mostly per-pass overhead (a GPU, a small model): a pass of 8 costs far less per image.
+    overhead = CostModel(fixed=0.08, per_image=0.01)
+    assert batch_gain(overhead, sample, 8, clock=overhead.clock) == pytest.approx(4.5)
+    # All per-image work (a busy CPU): batching only adds waiting.
+    linear = CostModel(fixed=0.0, per_image=0.1)
+    assert batch_gain(linear, sample, 8, clock=linear.clock) == pytest.approx(1.0)
+
+    def decide(model: CostModel, env: dict[str, str]) -> tuple[BatchSettings, float | None]:
+        import food_recognition.serving.score as score
+
+        original = score.batch_gain
+        score.batch_gain = lambda fn, x, n: original(fn, x, n, clock=model.clock)  # type: ignore[assignment]
+        try:
+            return _default_batching(model, 4, env)
+        finally:
+            score.batch_gain = original
+
+    settings, gain = decide(CostModel(0.08, 0.01), {})
+    assert settings.enabled and gain == pytest.approx(4.5)
+    settings, gain = decide(CostModel(0.0, 0.1), {})
+    assert not settings.enabled and gain == pytest.approx(1.0)
+    # Asked for explicitly: kept as asked, nothing measured.
+    settings, gain = decide(CostModel(0.0, 0.1), {"FOOD_RECOGNITION_BATCH_SIZE": "4"})
+    assert settings.max_batch == 4 and gain is None
