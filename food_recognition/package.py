@@ -36,7 +36,12 @@ import numpy.typing as npt
 from food_recognition.config import ConfigError, RunConfig, TTAConfig, load_yaml, save_yaml
 from food_recognition.errors import FoodRecognitionError
 from food_recognition.plugins.manager import get_plugin_manager
-from food_recognition.plugins.resolve import PluginDistribution, required_distributions
+from food_recognition.plugins.resolve import (
+    PluginDistribution,
+    ResolvedRun,
+    required_distributions,
+    resolve,
+)
 from food_recognition.plugins.travel import PLUGINS_FILE, read_plugins_file
 
 if TYPE_CHECKING:
@@ -61,6 +66,7 @@ __all__ = [
     "check_plugins",
     "is_package",
     "load_package",
+    "resolve_package",
     "resolve_tta",
     "save_package",
 ]
@@ -458,6 +464,26 @@ def check_plugins(path: str | Path) -> tuple[PluginDistribution, ...]:
     if needed:
         get_plugin_manager().load_layers(d.name for d in needed)
     return needed
+
+
+def resolve_package(path: str | Path) -> ResolvedRun:
+    """Check a package before it is served or deployed: its plugins, its names and options.
+
+    :func:`check_plugins`, then :func:`~food_recognition.plugins.resolve.resolve`
+    of its ``config.yaml`` (the TTA policy serving uses by default included).
+
+    :param path: the package folder.
+    :returns: the resolved run of the package's configuration.
+    :raises PackageError: a missing plugin distribution or a bad ``config.yaml``.
+    :raises food_recognition.plugins.UnknownNameError: a name no plugin registers.
+    """
+    path = Path(path)
+    check_plugins(path)
+    try:
+        config = load_yaml(RunConfig, path / CONFIG_FILE)
+    except ConfigError as error:
+        raise PackageError(f"{path}: {error}") from error
+    return resolve(config)
 
 
 # -- helpers -------------------------------------------------------------------

@@ -251,6 +251,12 @@ def test_a_package_naming_a_missing_plugin_is_refused_in_one_line(
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "'food-recognition-absent'" in err[0]
 
+    dry = path.parent / "deploy"
+    assert main(["azure", "deploy", str(path), "--endpoint", "food", "--dry-run", str(dry)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "'food-recognition-absent'" in err[0]
+    assert not dry.exists()
+
 
 def test_the_package_records_no_plugin_for_built_in_names(saved: tuple[Path, np.ndarray]) -> None:
     path, _ = saved

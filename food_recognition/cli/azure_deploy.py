@@ -178,13 +178,19 @@ def run_deploy(args: argparse.Namespace) -> int:
     """Deploy, or with ``--dry-run`` write the YAML."""
     from food_recognition.azure import deploy as az
 
+    model = _model_argument(args.model)
+    if Path(model).is_dir():  # a local package: its plugins and names, before any upload
+        from food_recognition.package import resolve_package
+        from food_recognition.serving.scoring import find_package_dir
+
+        resolve_package(find_package_dir(model))
     containers = tuple(c.strip() for c in args.blob_containers.split(",") if c.strip())
     endpoint = az.EndpointSpec(name=args.endpoint, compute=args.compute, auth_mode=args.auth_mode)
     environment = args.environment
     deployment = az.DeploymentSpec(
         name=args.deployment,
         endpoint_name=args.endpoint,
-        model=_model_argument(args.model),
+        model=model,
         environment=environment,
         instance_type=args.instance_type,
         instance_count=args.instance_count,

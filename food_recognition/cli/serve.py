@@ -14,10 +14,7 @@ import sys
 from typing import Any
 
 from food_recognition.cli import CLIError
-from food_recognition.config import RunConfig, load_yaml
-from food_recognition.package import CONFIG_FILE as PACKAGE_CONFIG
-from food_recognition.package import check_plugins
-from food_recognition.plugins.resolve import resolve
+from food_recognition.package import resolve_package
 from food_recognition.serving.server import DEFAULT_THREADS
 
 __all__ = ["register"]
@@ -106,8 +103,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from food_recognition.serving.server import LocalServer
 
     package = find_package_dir(args.package)
-    check_plugins(package)  # one line naming a missing plugin distribution
-    resolve(load_yaml(RunConfig, package / PACKAGE_CONFIG))
+    resolve_package(package)  # a missing plugin distribution or a bad name: one line
     if not 1 <= args.port <= 65535:
         raise CLIError(f"--port {args.port} is not a TCP port (1 to 65535)")
     if args.workers < 1:

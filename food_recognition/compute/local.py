@@ -1,9 +1,12 @@
 """The ``local`` compute target: the job's command line in a subprocess on this machine.
 
 The embedded default. It runs exactly what an Azure ML job runs — the same
-code snapshot (:func:`~food_recognition.compute.job.write_snapshot`), the same
-``run.yaml``, the same command line — so its model package is what the remote
-job would produce. Each job gets a work folder under ``root``::
+code snapshot (:func:`~food_recognition.compute.job.write_snapshot`, with the
+plugins the run needs unpacked in it), the same ``run.yaml``, the same command
+line, in the snapshot as its working folder and without this shell's
+``PYTHONPATH`` — so its model package is what the remote job would produce,
+and a run that needs a plugin the snapshot lacks fails here as it would there.
+Each job gets a work folder under ``root``::
 
     runs/<job id>/
         code/          the snapshot the command runs in (package copy + run.yaml)
@@ -240,7 +243,11 @@ def _alive(pid: int) -> bool:
 def _run(workdir: Path) -> int:
     """The runner: run the recorded command, log its output, record its exit code."""
     record: dict[str, Any] = json.loads((workdir / "job.json").read_text(encoding="utf-8"))
-    env = {**os.environ, **record["env"], "PYTHONUNBUFFERED": "1"}
+    # As on Azure ML, the job sees only the environment's packages and its own
+    # snapshot (the working folder): not this machine's PYTHONPATH, so a
+    # plugin the run needs is found through the snapshot or not at all.
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {**inherited, **record["env"], "PYTHONUNBUFFERED": "1"}
     with (workdir / "job.log").open("wb") as log:
         try:
             code = subprocess.call(

@@ -54,8 +54,8 @@ def bundle(distributions: Iterable[PluginDistribution], dest: str | Path) -> lis
 
     Also writes ``dest/plugins.json`` naming them.
 
-    :param distributions: what the run needs (:attr:`ResolvedRun.distributions
-        <food_recognition.plugins.resolve.ResolvedRun.distributions>`).
+    :param distributions: what the run needs (the ``distributions`` of a
+        :class:`~food_recognition.plugins.resolve.ResolvedRun`).
     :param dest: the code folder.
     :returns: the wheels written.
     :raises PluginBundleError: a distribution is not installed, or an editable

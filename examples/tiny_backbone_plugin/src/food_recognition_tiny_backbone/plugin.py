@@ -1,8 +1,10 @@
-"""The plugin module named by the entry point: one hook implementation.
+"""The plugin module named by the entry point: two hook implementations.
 
 food_recognition calls ``food_recognition_register_backbones`` with a register;
 the backbone's builder imports Keras only when a model is built, so listing
-plugins stays fast.
+plugins stays fast. ``food_recognition_load_layers`` registers the plugin's
+own layer (:mod:`food_recognition_tiny_backbone.layers`) before a model
+package that needs it is loaded (serving, evaluation).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def build_tiny_cnn(input_shape: tuple[int, int, int], weights: str | None = None
     """
     import keras
 
+    from food_recognition_tiny_backbone.layers import ChannelScale
+
     inputs = keras.Input(shape=input_shape)
     x = inputs
     for index, filters in enumerate((16, 32, 64)):
@@ -27,6 +31,7 @@ def build_tiny_cnn(input_shape: tuple[int, int, int], weights: str | None = None
         x = keras.layers.BatchNormalization(name=f"tiny_bn{index}")(x)
         x = keras.layers.Activation("relu", name=f"tiny_relu{index}")(x)
         x = keras.layers.MaxPooling2D(name=f"tiny_pool{index}")(x)
+    x = ChannelScale(name="tiny_scale")(x)
     model = keras.Model(inputs, x, name="tiny_cnn")
     if weights is not None:
         model.load_weights(weights)
@@ -45,3 +50,9 @@ def food_recognition_register_backbones(register: Any) -> None:
             description="three conv blocks (example plugin; CPUs and tests)",
         )
     )
+
+
+@hookimpl
+def food_recognition_load_layers() -> None:
+    """Register ``ChannelScale`` with Keras (a model with ``tiny_cnn`` contains it)."""
+    import food_recognition_tiny_backbone.layers  # noqa: F401

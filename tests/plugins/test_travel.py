@@ -1,0 +1,150 @@
+"""Plugins travel: the example plugin, installed for real, goes from `azure submit
+--dry-run` into the job snapshot, trains on the local target (which, as Azure ML,
+sees the plugin only through the snapshot), and its layer is served."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.images import make_food101, write_jpeg
+from tests.plugins.test_entry_points import ROOT, installed_plugin  # noqa: F401
+
+TINY = [
+    "--model.backbone", "tiny_cnn",
+    "--model.input_size", "32",
+    "--data.batch_size", "4",
+    "--data.deterministic", "true",
+    "--training.epochs", "1",
+    "--training.steps_per_epoch", "2",
+]  # fmt: skip
+
+
+def _env(site: Path | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if site is not None:
+        env["PYTHONPATH"] = str(site)
+    return {**env, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _cli(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "food_recognition", *args],
+        capture_output=True, text=True, env=_env(site), cwd=cwd, check=False,
+    )  # fmt: skip
+
+
+def test_submit_dry_run_snapshot_carries_the_plugin(
+    installed_plugin: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    dry = tmp_path / "job"
+    blob = "https://acct.blob.core.windows.net/food/food-101"
+    argv = ["azure", "submit", "--target", "azureml", "--dry-run", str(dry), "--data", blob]
+    result = _cli([*argv, *TINY], installed_plugin, ROOT)
+    assert result.returncode == 0, result.stderr
+    code = dry / "code"
+    assert (code / "food_recognition_tiny_backbone" / "plugin.py").is_file()
+    (dist_info,) = code.glob("food_recognition_tiny_backbone-0.1.0.dist-info")
+    assert "tiny_backbone" in (dist_info / "entry_points.txt").read_text()
+    assert list((code / "plugins").glob("food_recognition_tiny_backbone-0.1.0-*.whl"))
+    assert (
+        (code / "run.yaml")
+        .read_text()
+        .startswith("# plugins: food-recognition-tiny-backbone==0.1.0")
+    )
+    assert json.loads((code / "plugins.json").read_text()) == {
+        "distributions": [{"name": "food-recognition-tiny-backbone", "version": "0.1.0"}]
+    }
+
+
+def test_a_local_run_trains_with_the_plugin_from_the_snapshot_and_serve_loads_its_layer(
+    installed_plugin: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # Without the install the plugin is not importable here: the job gets it
+    # only through its snapshot (the local target drops PYTHONPATH, as Azure has none).
+    probe = subprocess.run(
+        [sys.executable, "-c", "import food_recognition_tiny_backbone"],
+        env=_env(None), cwd=tmp_path, capture_output=True, check=False,
+    )  # fmt: skip
+    assert probe.returncode != 0
+
+    data = make_food101(tmp_path / "food-101", train_per_class=6, test_per_class=2)
+    root = tmp_path / "runs"
+    argv = ["azure", "submit", "--target", "local", "--root", str(root), "--wait"]
+    argv += ["--data", str(data), "--download", str(tmp_path / "got"), *TINY]
+    result = _cli(argv, installed_plugin, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    package = tmp_path / "got" / "package"
+    assert json.loads((package / "plugins.json").read_text())["distributions"] == [
+        {"name": "food-recognition-tiny-backbone", "version": "0.1.0"}
+    ]
+    assert "tiny_backbone>ChannelScale" in _model_config(package / "model.keras")
+
+    # A deployment's code folder carries the plugin too.
+    deploy_dir = tmp_path / "deploy"
+    argv = ["azure", "deploy", str(package), "--endpoint", "food", "--dry-run", str(deploy_dir)]
+    result = _cli(argv, installed_plugin, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (deploy_dir / "code" / "food_recognition_tiny_backbone" / "layers.py").is_file()
+    assert list((deploy_dir / "code").glob("food_recognition_tiny_backbone-0.1.0.dist-info"))
+
+    # Served by `food-recognition serve` with the plugin installed: its layer loads.
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "food_recognition", "serve", str(package), "--port", str(port)],
+        env=_env(installed_plugin), cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        body = write_jpeg(tmp_path / "photo.jpg").read_bytes()
+        answer = _score(f"http://127.0.0.1:{port}/score", body, server, deadline_s=180)
+        label = answer["predictions"][0]["label"].lower().replace(" ", "_")
+        assert label in {"apple_pie", "bibimbap", "caesar_salad"}
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
+
+
+def _model_config(path: Path) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("config.json").decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _score(url: str, body: bytes, server: subprocess.Popen[str], deadline_s: float) -> Any:
+    """Wait (until a deadline) for the server's liveness route, then score ``body``."""
+    health = url.rsplit("/", 1)[0] + "/"
+    deadline = time.monotonic() + deadline_s
+    while True:
+        if server.poll() is not None:
+            output = server.stdout.read() if server.stdout else ""
+            pytest.fail(f"serve exited with {server.returncode}: {output[-3000:]}")
+        try:
+            with urllib.request.urlopen(health, timeout=5) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    request = urllib.request.Request(url, body, {"Content-Type": "image/jpeg"})
+    with urllib.request.urlopen(request, timeout=deadline_s) as response:
+        return json.loads(response.read())
