@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from food_recognition.config import RunConfig, with_overrides
+from food_recognition.config import ConfigError, RunConfig, with_overrides
 
 if TYPE_CHECKING:
     from food_recognition.evaluation import EvaluationReport
@@ -103,7 +103,10 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
     :param echo: where progress lines go.
     :raises food_recognition.azure.emulator.AzuriteNotFoundError: Azurite is not
         installed (``npm ci`` in the repository installs it).
+    :raises ~food_recognition.config.ConfigError: ``azure`` is set without
+        ``AZURE_STORAGE_ACCOUNT_URL`` (checked before anything is written).
     """
+    account_url = _azure_account_url() if options.azure else ""
     started = time.monotonic()
     workdir = options.workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +118,7 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
     config = _run_config(options)
     if options.azure:
         step("storage", "uploading to the Azure storage account")
-        blob_url = _upload_to_azure(source, echo)
+        blob_url = _upload_to_azure(source, account_url, echo)
         step("training", f"training on Azure ML cluster {options.compute!r}")
         package_dir = _train_on_azure(config, blob_url, options, workdir, echo)
         node_data = source
@@ -269,15 +272,19 @@ def _run_job(target: Any, job: Any, workdir: Path, echo: Callable[[str], None]) 
     return package
 
 
-def _upload_to_azure(source: Path, echo: Callable[[str], None]) -> str:
-    from food_recognition.azure.blob import blob_service_client, upload_tree
-
+def _azure_account_url() -> str:
     account_url = os.environ.get("AZURE_STORAGE_ACCOUNT_URL")
     if not account_url:
-        raise SystemExit(
+        raise ConfigError(
             "--azure needs AZURE_STORAGE_ACCOUNT_URL=https://<account>.blob.core.windows.net "
             "(signed in with `az login`), and a workspace config.json"
         )
+    return account_url
+
+
+def _upload_to_azure(source: Path, account_url: str, echo: Callable[[str], None]) -> str:
+    from food_recognition.azure.blob import blob_service_client, upload_tree
+
     client = blob_service_client(account_url)
     report = upload_tree(source, _CONTAINER, prefix="food-101/", client=client)
     echo(f"  uploaded {len(report.uploaded)}, skipped {len(report.skipped)}")

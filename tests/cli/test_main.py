@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,18 @@ def test_console_script_runs_without_importing_tensorflow() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_demo_azure_without_an_account_url_stops_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_URL", raising=False)
+    workdir = tmp_path / "demo"
+    code = main(["demo", "--azure", "--workdir", str(workdir)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: --azure needs AZURE_STORAGE_ACCOUNT_URL=https://<account>.blob.core.windows.net "
+        "(signed in with `az login`), and a workspace config.json"
+    ]
+    assert not workdir.exists()  # checked before the sample data is written
