@@ -205,7 +205,7 @@ def test_bad_arguments_are_reported(split: Split) -> None:
         eval_dataset(split, image_size=SIZE, batch_size=0)
     with pytest.raises(UnknownNameError, match="Available"):
         train_dataset(split, image_size=SIZE, batch_size=2, augment=AugmentConfig(policy="nope"))
-    with pytest.raises(PolicyOptionError, match="has no option .rotation."):
+    with pytest.raises(PolicyOptionError, match="has no option 'rotation'"):
         train_dataset(
             split,
             image_size=SIZE,
@@ -260,7 +260,7 @@ def test_cached_training_batches_mix_the_classes(
     import food_recognition.datasets.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "SHUFFLE_BUFFER", 2)
-    root = make_class_folders(tmp_path / "tree", CLASSES, 8, 1, size=(24, 24))
+    root = make_class_folders(tmp_path / "tree", CLASSES, 16, 1, size=(24, 24))
     split = split_of(root)
     assert list(split.labels) == sorted(split.labels)
     dataset = train_dataset(
@@ -271,6 +271,12 @@ def test_cached_training_batches_mix_the_classes(
         cache=True,
         deterministic=True,
     )
-    for _ in range(2):  # the cached pass too
-        first_batch = next(iter(dataset))[1].numpy().argmax(1)
-        assert len(set(first_batch.tolist())) == len(CLASSES), first_batch
+    # Listed class by class through a buffer of 2, a batch of 8 holds one or two
+    # classes. Shuffled first, a batch misses one of the 3 classes about one time
+    # in 20 (whatever seed earlier tests left), so the mean over both passes (the
+    # cached one too) is near 3: it falls to 2.5 about once in 70,000 runs.
+    counts = [
+        len(set(labels.numpy().argmax(1).tolist())) for _ in range(2) for _, labels in dataset
+    ]
+    assert len(counts) == 12
+    assert sum(counts) / len(counts) >= 2.5, counts
