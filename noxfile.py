@@ -98,8 +98,6 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench -- bench_tta.py --quick`` runs only ``benchmarks/bench_tta.py``
     (``learning_check.py`` too), passing it the arguments after its name.
     """
-    session.install("-e", ".[dev,export]")
-    env = _quiet_tensorflow(session)
     args = list(session.posargs)
     scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
     if args and args[0].endswith(".py"):
@@ -108,6 +106,8 @@ def bench(session: nox.Session) -> None:
             known = ", ".join(p.name for p in sorted((ROOT / "benchmarks").glob("*.py")))
             session.error(f"no benchmark {chosen.name} in benchmarks/: pick one of {known}")
         scripts = [chosen]
+    session.install("-e", ".[dev,export]")
+    env = _quiet_tensorflow(session)
     for script in scripts:
         session.log(f"== {script.name}")
         session.run("python", str(script), *args, env=env)
