@@ -145,5 +145,33 @@ def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     )
 
 
+def _examples_as_code(
+    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """Render a docstring's ``>>>`` examples as code, out of the doctest builder's reach.
+
+    The doctest builder runs every ``>>>`` block of a page without the names of
+    the module a docstring comes from, so a docstring example would fail there;
+    tests/test_docstrings.py runs them in their modules instead. The guides'
+    own ``>>>`` blocks stay doctests.
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not line.lstrip().startswith(">>>"):
+            out.append(line)
+            index += 1
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        out += [f"{indent}.. code-block:: pycon", ""]
+        while index < len(lines) and lines[index].strip():
+            out.append("   " + lines[index])
+            index += 1
+        out.append("")
+    lines[:] = out
+
+
 def setup(app: Any) -> None:
     app.connect("missing-reference", _resolve_reexport)
+    app.connect("autodoc-process-docstring", _examples_as_code)
