@@ -61,6 +61,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(Path|PathLike|Mapping|Callable|Iterable|Iterator|Sequence|Any|Namespace)"),
     (r"py:.*", r"(ArgumentParser|BlobServiceClient|ContainerClient|MLClient|TokenCredential)"),
     (r"py:.*", r"food_recognition\.config\.C"),  # a TypeVar
+    # Private names (type variables, mixins) are not documented by design.
+    (r"py:.*", r"(.*\.)?_[A-Za-z]\w*(\..*)?"),
 ]
 suppress_warnings = ["autodoc.import_object"] if os.environ.get("DOCS_LENIENT") else []
 # autosectionlabel lowercases labels: a module's constant and function that differ
@@ -123,8 +125,12 @@ def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
         return None
     domain = env.get_domain("py")
     target = node.get("reftarget", "").lstrip("~")
+    module = node.get("py:module") or ""
+    canonical = autosummary_context["canonical"]
+    if f"{module}.{target}" in canonical:
+        target = f"{module}.{target}"  # a bare name the current package re-exports
     resolved = None
-    for alias, home in autosummary_context["canonical"].items():
+    for alias, home in canonical.items():
         if target == alias or target.startswith(alias + "."):
             resolved = home + target[len(alias) :]
             break
@@ -134,7 +140,6 @@ def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
             for name in domain.objects
             if name.startswith("food_recognition.") and name.endswith("." + target)
         ]
-        module = node.get("py:module") or ""
         local = [name for name in ours if name == f"{module}.{target}"]
         if local or len(ours) == 1:
             resolved = (local or ours)[0]
