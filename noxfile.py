@@ -72,14 +72,13 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Sphinx HTML (nitpicky, warnings are errors), then the doctests of pages and docstrings."""
+    """Sphinx HTML (warnings are errors), then the doctests in the pages and docstrings."""
     session.install("-e", ".[docs]")
     env = _quiet_tensorflow(session)
     build = ROOT / "docs" / "_build"
     for builder in ("html", "doctest"):
         session.run(
             "sphinx-build",
-            "-n",  # nitpicky: a reference that resolves nowhere is an error too
             "-W",
             "--keep-going",
             "-b",
