@@ -140,6 +140,7 @@ class CyclicalMomentum(keras.callbacks.Callback):  # type: ignore[misc]
         setattr(optimizer, self._attribute, _ScheduledMomentum(variable))
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Set the optimizer's momentum for the step about to run."""
         assert self._variable is not None
         self._variable.assign(self.momentum_at(self._step))
         self._step += 1
@@ -223,6 +224,7 @@ class RunStateCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self.state = self.store.save(self.model, self.state)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Refuse an epoch whose data ran dry; else log it, track the best, checkpoint."""
         if self.state.step_in_epoch < self.steps_per_epoch:
             # The pipeline repeats forever and skips images it cannot decode, so it
             # only runs dry when every image fails; Keras would only warn and save
