@@ -93,7 +93,7 @@ def train(
         learning_rate=learning_rate,
         overrides=overrides,
     )
-    from food_recognition.cli.train import check_data_path
+    from food_recognition.datasets.layouts import check_data_path
     from food_recognition.package import load_package
     from food_recognition.training import train as train_run
 

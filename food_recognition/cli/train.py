@@ -12,16 +12,13 @@ resumes from the last checkpoint.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from food_recognition.cli.config_args import add_config_arguments, config_from_args
+from food_recognition.datasets.layouts import check_data_path
 from food_recognition.plugins.resolve import resolve
 
-if TYPE_CHECKING:
-    from food_recognition.config import RunConfig
-
-__all__ = ["add_train_arguments", "check_data_path", "register", "run_lr_find", "run_train"]
+__all__ = ["add_train_arguments", "register", "run_lr_find", "run_train"]
 
 
 def register(subparsers: Any) -> None:
@@ -70,21 +67,6 @@ def run_train(args: argparse.Namespace) -> int:
     package = train(config, args.output)
     print(f"model package: {package}")
     return 0
-
-
-def check_data_path(config: RunConfig) -> None:
-    """Refuse a data path that holds no data set, before TensorFlow is even imported.
-
-    :param config: the run.
-    :raises food_recognition.datasets.DatasetLayoutError: ``data.path`` is missing,
-        a file, or a folder without a data set (the message says what was expected).
-    """
-    if config.data.tfrecords:
-        return  # the shards are the data; their folder is checked when read
-    from food_recognition.datasets.layouts import detect_layout
-
-    if config.data.layout == "auto" or not Path(config.data.path).is_dir():
-        detect_layout(config.data.path)
 
 
 def run_lr_find(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ Nothing here imports TensorFlow; the tf.data pipeline lives in
 """
 
 from food_recognition.datasets.images import MAX_PIXELS, ImageError, load_image_bytes
-from food_recognition.datasets.layouts import DatasetLayoutError, detect_layout
+from food_recognition.datasets.layouts import DatasetLayoutError, check_data_path, detect_layout
 from food_recognition.datasets.loading import load_dataset, load_dataset_from_config
 from food_recognition.datasets.splits import Dataset, NormalizedImage, SkippedImage, Split
 
@@ -22,6 +22,7 @@ __all__ = [
     "NormalizedImage",
     "SkippedImage",
     "Split",
+    "check_data_path",
     "detect_layout",
     "load_dataset",
     "load_dataset_from_config",

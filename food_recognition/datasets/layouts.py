@@ -25,16 +25,21 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from food_recognition.errors import DataError
+
+if TYPE_CHECKING:
+    from food_recognition.config import RunConfig
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "LAYOUTS",
     "DatasetLayoutError",
     "LayoutIndex",
+    "check_data_path",
     "detect_layout",
     "read_layout",
 ]
@@ -111,6 +116,19 @@ def detect_layout(root: str | os.PathLike[str]) -> tuple[str, Path]:
         f"{path}: no data set found; expected meta/classes.txt and images/ (Food-101), "
         "train/<class>/ image folders (class folders), or <class>/ image folders"
     )
+
+
+def check_data_path(config: RunConfig) -> None:
+    """Refuse a run's data path that holds no data set, before TensorFlow is even imported.
+
+    :param config: the run.
+    :raises DatasetLayoutError: ``data.path`` is missing, a file, or a folder
+        without a data set (the message says what was expected).
+    """
+    if config.data.tfrecords:
+        return  # the shards are the data; their folder is checked when read
+    if config.data.layout == "auto" or not Path(config.data.path).is_dir():
+        detect_layout(config.data.path)
 
 
 def read_layout(root: str | os.PathLike[str], layout: str = "auto") -> LayoutIndex:
