@@ -5,13 +5,6 @@ split and returns an :class:`EvaluationReport`; :func:`compute_metrics` is the
 NumPy core it uses, usable on any probabilities; :mod:`.plots` draws the PNGs.
 """
 
-from food_recognition.evaluation.evaluate import (
-    EvaluationError,
-    EvaluationReport,
-    evaluate,
-    worst_mistakes,
-    write_plots,
-)
 from food_recognition.evaluation.metrics import (
     ClassificationMetrics,
     ConfusedPair,
@@ -19,6 +12,13 @@ from food_recognition.evaluation.metrics import (
     confusion_matrix,
 )
 from food_recognition.evaluation.plots import Mistake
+from food_recognition.evaluation.report import (
+    EvaluationError,
+    EvaluationReport,
+    evaluate,
+    worst_mistakes,
+    write_plots,
+)
 
 __all__ = [
     "ClassificationMetrics",

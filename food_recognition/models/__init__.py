@@ -15,7 +15,7 @@ model needs; :func:`~food_recognition.models.head.head_plan` shows the head a
 config asks for without building it.
 """
 
-from food_recognition.models.build import (
+from food_recognition.models.factory import (
     BACKBONE_LAYER,
     WeightsError,
     backbone_of,

@@ -164,7 +164,7 @@ def test_tta_time_per_image_counts_its_views_and_no_tracing(
     import types
 
     # By name: the package's ``evaluate`` attribute is the function, not the module.
-    evaluate_module = importlib.import_module("food_recognition.evaluation.evaluate")
+    evaluate_module = importlib.import_module("food_recognition.evaluation.report")
     tta_predict = importlib.import_module("food_recognition.tta.predict")
 
     package, split = case

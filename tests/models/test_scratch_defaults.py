@@ -26,10 +26,10 @@ def test_random_weights_get_a_momentum_that_learns_and_the_log_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from food_recognition.models import build
-    from food_recognition.models.build import SCRATCH_BATCH_NORM_MOMENTUM
+    from food_recognition.models.factory import SCRATCH_BATCH_NORM_MOMENTUM
 
     config = ModelConfig(backbone="mobilenet_v3_small", input_size=32)
-    with caplog.at_level(logging.INFO, logger="food_recognition.models.build"):
+    with caplog.at_level(logging.INFO, logger="food_recognition.models.factory"):
         model = build(config, 3)
     assert _momenta(model) == {SCRATCH_BATCH_NORM_MOMENTUM} == {0.9}
     assert "batch-norm momentum 0.9" in caplog.text

@@ -70,7 +70,7 @@ def test_other_class_count_resets_only_the_output_layer(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     source, path = _package(tmp_path, 3)
-    with caplog.at_level(logging.INFO, logger="food_recognition.models.build"):
+    with caplog.at_level(logging.INFO, logger="food_recognition.models.factory"):
         model = build_tiny(
             num_classes=5, dense_blocks=1, dense_units=16, weights=str(path / "model.keras")
         )
