@@ -214,7 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     from food_recognition.datasets.images import load_image_bytes
     from food_recognition.package import load_package
     from food_recognition.serving.batching import BATCH_GAIN_NEEDED, DEFAULT_MAX_BATCH, batch_gain
-    from food_recognition.serving.scoring import Scorer
 
     backbone, size, classes = (
         ("mobilenet_v3_small", 96, 10) if args.quick else ("resnet50", 224, 101)
@@ -228,16 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     jpeg = make_jpeg()
     with tempfile.TemporaryDirectory() as tmp:
         package_dir = make_package(Path(tmp), backbone, size, classes)
-        # The scoring script's own compiled transform and model call, minus HTTP and decoding.
-        scorer = Scorer(load_package(package_dir))
-        predict = scorer.predict_fn
-        assert predict is not None
+        # The package's traced transform and model call the scoring script uses, minus
+        # HTTP and decoding.
+        package = load_package(package_dir)
+        predict = package.forward
         decoded = load_image_bytes(jpeg)
 
         def in_process() -> object:
-            return predict(scorer.prepare(decoded))
+            return predict(package.prepare(decoded)[None])
 
-        prepared = scorer.prepare(decoded)
+        prepared = package.prepare(decoded)[None]
 
         def model_only() -> object:
             return predict(prepared)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -116,6 +117,10 @@ class Prediction:
     :param probability: its probability.
     :param top_k: the ``top_k`` most probable classes, most probable first.
     :param probabilities: float32 ``[C]``, every class's probability.
+    :param views: the TTA policy's views per image; 1 for a single view.
+    :param extra_views: whether this image took the policy's views (``False``
+        for a single view, and under adaptive TTA for an image the plain pass
+        was sure enough about).
     """
 
     label: str
@@ -124,6 +129,8 @@ class Prediction:
     probability: float
     top_k: tuple[ClassScore, ...]
     probabilities: npt.NDArray[np.float32] = attrs.field(repr=False)
+    views: int = 1
+    extra_views: bool = False
 
     def __str__(self) -> str:
         return ", ".join(f"{score.label} {100 * score.probability:.1f}%" for score in self.top_k)
@@ -153,11 +160,56 @@ class ModelPackage:
     input_size: int
     metrics: dict[str, float] = attrs.field(factory=dict)
     history: dict[str, list[float]] = attrs.field(factory=dict)
+    # The traced transform and forward pass, made on first use and shared by threads.
+    _compiled: dict[str, Callable[[Any], npt.NDArray[np.float32]]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     @property
     def num_classes(self) -> int:
         """How many classes the model tells apart."""
         return len(self.classes)
+
+    def prepare(self, image: Any) -> npt.NDArray[np.float32]:
+        """One image as the model's input: decoded, then the evaluation transform.
+
+        The transform (centre crop, resize to ``input_size``) is the one
+        :func:`~food_recognition.datasets.pipeline.eval_transform` applies in
+        evaluation, traced once for any image size.
+
+        :param image: a file path, a file's bytes, a PIL image, or a decoded
+            ``uint8 [H, W, 3]`` array.
+        :returns: float32 ``[S, S, 3]`` in ``[0, 255]``.
+        :raises food_recognition.datasets.images.ImageError: bytes or a file that
+            cannot be decoded (the message names the file when a path was given).
+        :raises OSError: a path that cannot be read.
+        :raises ValueError: an array that is not ``[H, W, 3]``.
+        """
+        return self._traced("transform")(_decoded(image))
+
+    def forward(self, images: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """One forward pass of the model, traced once for any batch size.
+
+        :meth:`predict` and :meth:`classify` run the model through it; the
+        scoring script's micro-batcher calls it with the images of several
+        requests.
+
+        :param images: float32 ``[N, S, S, 3]`` in ``[0, 255]``.
+        :returns: float32 ``[N, C]`` probabilities.
+        """
+        return self._traced("forward")(images)
+
+    def _traced(self, name: str) -> Callable[[Any], npt.NDArray[np.float32]]:
+        function = self._compiled.get(name)
+        if function is None:
+            with self._lock:  # two threads must not trace the same function at once
+                function = self._compiled.get(name)
+                if function is None:
+                    make = _traced_transform if name == "transform" else _traced_forward
+                    function = make(self.model, self.input_size)
+                    self._compiled[name] = function
+        return function
 
     def predict(self, images: npt.ArrayLike, batch_size: int = 32) -> npt.NDArray[np.float32]:
         """Class probabilities for a batch of images.
@@ -179,7 +231,7 @@ class ModelPackage:
         if len(array) == 0:
             return np.zeros((0, self.num_classes), np.float32)
         chunks = [
-            np.asarray(self.model.predict_on_batch(array[start : start + batch_size]))
+            self.forward(array[start : start + batch_size])
             for start in range(0, len(array), batch_size)
         ]
         return np.concatenate(chunks).astype(np.float32)
@@ -192,6 +244,7 @@ class ModelPackage:
         top_k: int = ...,
         tta: TTAConfig | str | bool | None = ...,
         batch_size: int = ...,
+        predict_fn: Callable[[npt.NDArray[np.float32]], npt.ArrayLike] | None = ...,
     ) -> Prediction: ...
 
     @overload
@@ -202,6 +255,7 @@ class ModelPackage:
         top_k: int = ...,
         tta: TTAConfig | str | bool | None = ...,
         batch_size: int = ...,
+        predict_fn: Callable[[npt.NDArray[np.float32]], npt.ArrayLike] | None = ...,
     ) -> list[Prediction]: ...
 
     @overload
@@ -212,6 +266,7 @@ class ModelPackage:
         top_k: int = ...,
         tta: TTAConfig | str | bool | None = ...,
         batch_size: int = ...,
+        predict_fn: Callable[[npt.NDArray[np.float32]], npt.ArrayLike] | None = ...,
     ) -> Prediction | list[Prediction]: ...
 
     def classify(
@@ -221,6 +276,7 @@ class ModelPackage:
         top_k: int = 5,
         tta: TTAConfig | str | bool | None = None,
         batch_size: int = 32,
+        predict_fn: Callable[[npt.NDArray[np.float32]], npt.ArrayLike] | None = None,
     ) -> Prediction | list[Prediction]:
         """Classify one image or many: the path every caller takes from an image to top-k.
 
@@ -239,6 +295,9 @@ class ModelPackage:
             own policy (``config.tta``); a policy name (``"flip"``) or a
             :class:`~food_recognition.config.TTAConfig`.
         :param batch_size: images (or views) per forward pass.
+        :param predict_fn: the forward pass, float32 ``[N, S, S, 3]`` to
+            probabilities ``[N, C]``; :meth:`forward` by default. The scoring
+            script passes its micro-batcher, which shares passes between requests.
         :returns: one :class:`Prediction` for one image, a list for many.
         :raises food_recognition.datasets.images.ImageError: an image that cannot be
             decoded (the message names the file when a path was given).
@@ -249,26 +308,45 @@ class ModelPackage:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k={top_k!r} must be an integer >= 1")
         one, items = _as_items(images)
-        batch = np.stack([_model_input(item, self.input_size) for item in items])
+        batch = np.stack([self.prepare(item) for item in items])
         config = resolve_tta(tta, self.config.tta)
         if config is None:
-            probabilities = self.predict(batch, batch_size=batch_size)
+            if predict_fn is None:
+                probabilities = self.predict(batch, batch_size=batch_size)
+            else:
+                probabilities = np.asarray(predict_fn(batch), dtype=np.float32)
+            views, took = 1, np.zeros(len(batch), dtype=bool)
         else:
             from food_recognition.tta import predict_with_tta
 
-            probabilities = predict_with_tta(
-                self, batch, config, batch_size=batch_size
-            ).probabilities
+            result = predict_with_tta(
+                self.forward if predict_fn is None else predict_fn,
+                batch,
+                config,
+                batch_size=batch_size,
+            )
+            probabilities = result.probabilities
+            views, took = result.views_per_image, result.took_extra_views
         if not np.all(np.isfinite(probabilities)):
             # A model trained into NaN answers NaN for every image; JSON has no NaN.
             raise PackageError(
                 f"{self.path}: the model gives non-finite probabilities; its weights are "
                 "broken (a diverged training run): train it again, with a lower learning rate"
             )
-        results = [self._prediction(row, top_k) for row in probabilities]
+        results = [
+            self._prediction(row, top_k, views=views, extra_views=bool(extra))
+            for row, extra in zip(probabilities, took, strict=True)
+        ]
         return results[0] if one else results
 
-    def _prediction(self, probabilities: npt.NDArray[np.float32], top_k: int) -> Prediction:
+    def _prediction(
+        self,
+        probabilities: npt.NDArray[np.float32],
+        top_k: int,
+        *,
+        views: int,
+        extra_views: bool,
+    ) -> Prediction:
         order = np.argsort(-probabilities, kind="stable")[: min(top_k, self.num_classes)]
         scores = tuple(
             ClassScore(
@@ -287,6 +365,8 @@ class ModelPackage:
             probability=best.probability,
             top_k=scores,
             probabilities=np.asarray(probabilities, dtype=np.float32),
+            views=int(views),
+            extra_views=extra_views,
         )
 
 
@@ -522,28 +602,62 @@ def _is_pil(value: Any) -> bool:
     return isinstance(value, Image.Image)
 
 
-def _model_input(image: Any, size: int) -> npt.NDArray[np.float32]:
-    """One image as the model's input: decoded, then the evaluation transform."""
+def _decoded(image: Any) -> npt.NDArray[np.uint8]:
+    """One image as upright RGB pixels, uint8 ``[H, W, 3]``."""
     from food_recognition.datasets.images import ImageError, load_image_bytes, to_rgb
-    from food_recognition.datasets.pipeline import eval_transform
 
     if isinstance(image, (str, os.PathLike)):
         data = Path(image).read_bytes()
         try:
-            pixels = load_image_bytes(data)
+            return load_image_bytes(data)
         except ImageError as error:
             raise ImageError(f"{image}: {error}") from error
-    elif isinstance(image, (bytes, bytearray, memoryview)):
-        pixels = load_image_bytes(bytes(image))
-    elif _is_pil(image):
-        pixels = np.asarray(to_rgb(image), dtype=np.uint8)
-    else:
-        pixels = np.asarray(image)
-        if pixels.ndim != 3 or pixels.shape[-1] != 3:
-            raise ValueError(f"an image array must be [H, W, 3]; got shape {pixels.shape}")
-        if pixels.dtype != np.uint8:
-            pixels = np.clip(pixels, 0, 255).astype(np.uint8)
-    return np.asarray(eval_transform(pixels, size), dtype=np.float32)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return load_image_bytes(bytes(image))
+    if _is_pil(image):
+        return np.asarray(to_rgb(image), dtype=np.uint8)
+    pixels = np.asarray(image)
+    if pixels.ndim != 3 or pixels.shape[-1] != 3:
+        raise ValueError(f"an image array must be [H, W, 3]; got shape {pixels.shape}")
+    if pixels.dtype != np.uint8:
+        pixels = np.clip(pixels, 0, 255).astype(np.uint8)
+    return pixels
+
+
+def _traced_transform(model: Any, size: int) -> Callable[[Any], npt.NDArray[np.float32]]:
+    # eval_transform traced once for any image size: eager, its few ops run one by one.
+    import tensorflow as tf
+
+    from food_recognition.datasets.pipeline import eval_transform
+
+    spec = tf.TensorSpec([None, None, 3], tf.uint8)
+
+    # No Python control flow depends on tensor values here, so AutoGraph has nothing to do.
+    @tf.function(input_signature=[spec], autograph=False)  # type: ignore[untyped-decorator]
+    def call(pixels: Any) -> Any:
+        return eval_transform(pixels, size)
+
+    def transform(pixels: Any) -> npt.NDArray[np.float32]:
+        return np.asarray(call(tf.convert_to_tensor(pixels, tf.uint8)), np.float32)
+
+    return transform
+
+
+def _traced_forward(model: Any, size: int) -> Callable[[Any], npt.NDArray[np.float32]]:
+    # One trace for every batch size: Keras's predict_on_batch traces again at the
+    # second size it meets, which costs a serving request or a timed batch seconds.
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, size, size, 3], tf.float32)
+
+    @tf.function(input_signature=[spec])  # type: ignore[untyped-decorator]
+    def call(images: Any) -> Any:
+        return model(images, training=False)
+
+    def forward(images: Any) -> npt.NDArray[np.float32]:
+        return np.asarray(call(tf.convert_to_tensor(images, tf.float32)), np.float32)
+
+    return forward
 
 
 def _load_model(path: Path) -> keras.Model:

@@ -261,3 +261,83 @@ def test_a_package_naming_a_missing_plugin_is_refused_in_one_line(
 def test_the_package_records_no_plugin_for_built_in_names(saved: tuple[Path, np.ndarray]) -> None:
     path, _ = saved
     assert json.loads((path / "plugins.json").read_text()) == {"distributions": []}
+
+
+def test_the_scorer_the_cli_and_evaluation_run_the_packages_own_forward_pass(
+    saved: tuple[Path, np.ndarray],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # One path from an image to its top-k: every caller ends in ModelPackage.forward.
+    import food_recognition.package as package_module
+    from food_recognition.cli import main
+    from food_recognition.datasets.splits import Split
+    from food_recognition.evaluation import evaluate
+    from food_recognition.serving.scoring import Scorer
+
+    traced = package_module._traced_forward
+    passes: list[int] = []
+
+    def recording(model: object, size: int) -> object:
+        forward = traced(model, size)
+
+        def call(images: np.ndarray) -> np.ndarray:
+            passes.append(len(images))
+            return forward(images)
+
+        return call
+
+    monkeypatch.setattr(package_module, "_traced_forward", recording)
+    path = saved[0]
+    photo = _photo(tmp_path)
+    flipped = load_package(path).classify(photo, top_k=2, tta="flip")
+    single = load_package(path).classify(photo, top_k=2)
+
+    passes.clear()
+    answer = Scorer(load_package(path)).handle(photo.read_bytes(), None, {"top_k": "2"})
+    assert passes == [2]  # the package's own policy, flip: both views in one pass
+    assert [p["class"] for p in answer["predictions"]] == [s.name for s in flipped.top_k]
+    assert [p["probability"] for p in answer["predictions"]] == pytest.approx(
+        [s.probability for s in flipped.top_k], abs=1e-6
+    )
+    assert answer["tta"] == {"policy": "flip", "threshold": None, "views": 2, "extra_views": True}
+
+    passes.clear()
+    assert main(["predict", str(path), str(photo), "--top-k", "2", "--json"]) == 0
+    assert passes == [1]
+    row = json.loads(capsys.readouterr().out)
+    assert [p["class"] for p in row["predictions"]] == [s.name for s in single.top_k]
+
+    passes.clear()
+    split = Split([str(photo)] * 3, [0, 1, 2], CLASSES)
+    report = evaluate(load_package(path), split, batch_size=2)
+    assert passes[-2:] == [2, 1]  # the split's two batches, after the warm-up passes
+    assert report.final.accuracy == pytest.approx(1 / 3)
+
+
+def test_deploy_refuses_a_package_without_its_config(
+    saved: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    # init() on the endpoint reads config.yaml: a folder without it must not deploy.
+    from food_recognition.azure.deploy import (
+        DeployError,
+        DeploymentSpec,
+        EndpointSpec,
+        write_yaml,
+    )
+
+    path = saved[0]
+    (path / "config.yaml").unlink()
+    endpoint = EndpointSpec(name="food", compute="aks")
+    deployment = DeploymentSpec(endpoint_name="food", model=str(path))
+    with pytest.raises(DeployError, match=r"not a model package .*missing config\.yaml"):
+        write_yaml(endpoint, deployment, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_guides_name_top_1_accuracy_one_way() -> None:
+    # metrics.top1 is the field; every page shows the one name, accuracy.
+    root = Path(__file__).resolve().parents[1]
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.rst"))]
+    assert [page.name for page in pages if ".top1" in page.read_text(encoding="utf-8")] == []

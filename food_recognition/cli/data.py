@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from food_recognition.cli import CLIError
+from food_recognition.cli.progress import on_terminal, progress_line
 from food_recognition.datasets.download import DEFAULT_MAX_RATIO
 
 
@@ -141,7 +142,7 @@ def _inspect(args: argparse.Namespace) -> int:
             seed=args.seed,
             max_per_class=args.max_per_class,
             scan=not args.no_scan,
-            progress=None if args.json else _progress("checking images"),
+            progress=None if args.json else progress_line("checking images"),
         )
     summary = dataset_summary(dataset)
     if args.json:
@@ -216,7 +217,7 @@ def _download(args: argparse.Namespace) -> int:
         args.dest,
         sha256=args.sha256,
         extract=not args.no_extract,
-        quiet=args.quiet,
+        quiet=args.quiet or not on_terminal(),  # gdown's bar is for a terminal only
         max_bytes=args.max_bytes,
         max_ratio=DEFAULT_MAX_RATIO if args.max_ratio is None else args.max_ratio or None,
     )
@@ -245,7 +246,7 @@ def _upload(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         client=_client(args),
         max_concurrency=args.max_concurrency,
-        progress=_progress("uploading"),
+        progress=progress_line("uploading", "files"),
     )
     print(
         f"uploaded {len(report.uploaded)} files ({report.bytes_uploaded} bytes), "
@@ -263,26 +264,10 @@ def _download_blob(args: argparse.Namespace) -> int:
         args.dest,
         client=_client(args),
         max_concurrency=args.max_concurrency,
-        progress=_progress("downloading"),
+        progress=progress_line("downloading", "files"),
     )
     print(
         f"downloaded {len(report.downloaded)} files ({report.bytes_downloaded} bytes), "
         f"skipped {len(report.skipped)} already present, into {report.dest}"
     )
     return 0
-
-
-def _progress(label: str) -> Callable[[int, int], None]:
-    """A progress line on stderr, redrawn at most every 1% (only on a terminal)."""
-    state = {"shown": -1}
-
-    def show(done: int, total: int) -> None:
-        if not sys.stderr.isatty() or total <= 0:
-            return
-        percent = done * 100 // total
-        if percent != state["shown"] or done == total:
-            state["shown"] = percent
-            end = "\n" if done == total else ""
-            print(f"\r{label}: {done}/{total} ({percent}%)", end=end, file=sys.stderr, flush=True)
-
-    return show

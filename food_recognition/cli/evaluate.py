@@ -12,10 +12,10 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from food_recognition.cli.progress import progress_line
 from food_recognition.plugins.resolve import resolve
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         tta=tta,
         save=not args.no_save,
         split_name=args.split,
-        progress=_progress("evaluating"),
+        progress=progress_line("evaluating", "images"),
     )
     if args.json:
         print(json.dumps(json_ready(report.to_dict()), indent=2, allow_nan=False))
@@ -248,24 +248,3 @@ def _tta_config(args: argparse.Namespace, package: ModelPackage) -> TTAConfig | 
     if config.policy == "identity" and args.tta is None:
         return None
     return config
-
-
-def _progress(label: str) -> Callable[[int, int], None] | None:
-    """A progress line on stderr, redrawn at most every 1%; ``None`` when not a terminal."""
-    if not sys.stderr.isatty():
-        return None
-    shown = [-1]
-
-    def show(done: int, total: int) -> None:
-        percent = done * 100 // max(total, 1)
-        if percent != shown[0] or done == total:
-            shown[0] = percent
-            end = "\n" if done == total else ""
-            print(
-                f"\r{label}: {done}/{total} images ({percent}%)",
-                end=end,
-                file=sys.stderr,
-                flush=True,
-            )
-
-    return show

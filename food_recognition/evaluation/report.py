@@ -355,7 +355,8 @@ def _predict(
 ) -> tuple[npt.NDArray[np.float32], float, _TTAColumn | None]:
     from food_recognition.datasets.pipeline import eval_dataset
 
-    predict = package.model.predict_on_batch
+    # The package's own forward pass, the one classify and the scoring script use.
+    predict = package.forward
     policy = None
     if tta is not None:
         from food_recognition.tta import predict_with_tta
@@ -371,21 +372,19 @@ def _predict(
         pixels = np.asarray(images, dtype=np.float32)
         done += len(pixels)
         if index == 0:
-            # Trace the prediction graphs outside the clock, at two batch sizes:
-            # Keras traces again at the second size it meets (then for any size),
-            # which would otherwise fall on the last, smaller batch inside the
-            # single-view clock, and make TTA look cheaper than one view.
+            # Trace the prediction graphs outside the clock, at two batch sizes: a
+            # graph traced on first use inside the single-view clock (the TTA views'
+            # ops, or a forward pass at a new size) would make TTA look cheaper
+            # than one view.
             for warm in (pixels, pixels[:1]):
                 predict(warm)
                 if tta is not None:
-                    predict_with_tta(package.model, warm, tta, batch_size=batch_size, policy=policy)
+                    predict_with_tta(predict, warm, tta, batch_size=batch_size, policy=policy)
         start = time.perf_counter()
         chunks.append(np.asarray(predict(pixels), dtype=np.float32))
         seconds += time.perf_counter() - start
         if tta is not None:
-            result = predict_with_tta(
-                package.model, pixels, tta, batch_size=batch_size, policy=policy
-            )
+            result = predict_with_tta(predict, pixels, tta, batch_size=batch_size, policy=policy)
             tta_chunks.append(np.asarray(result.probabilities, dtype=np.float32))
             tta_seconds += result.seconds
             extra += result.extra_view_images

@@ -54,7 +54,7 @@ from food_recognition.serving.batching import (
     BatchSettings,
     batch_gain,
 )
-from food_recognition.serving.scoring import Limits, RequestError, Scorer, compiled_predict_fn
+from food_recognition.serving.scoring import Limits, RequestError, Scorer
 
 try:  # what gunicorn raises reading a malformed body (a bad chunk size, a cut-off chunk)
     from gunicorn.http.errors import (  # type: ignore[import-untyped]
@@ -100,7 +100,7 @@ def init() -> None:
     package_dir = find_package_dir(model_dir)
     package = load_package(package_dir)
     limits = Limits.from_env()
-    predict = compiled_predict_fn(package.model, package.input_size)
+    predict = package.forward
     batching, gain = _default_batching(predict, package.input_size)
     scorer = Scorer(
         package,

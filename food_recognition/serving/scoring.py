@@ -258,11 +258,17 @@ def parse_request(
 class Scorer:
     """Labels images with a loaded model package.
 
+    A request's image is checked against the limits and decoded here; the rest
+    (transform, forward pass, TTA, top-k) is the package's own
+    :meth:`~food_recognition.package.ModelPackage.classify`, the path every
+    caller takes from an image to its top-k.
+
     :param package: the loaded :class:`~food_recognition.package.ModelPackage`.
     :param limits: what one request may cost.
     :param blob_reader: reads an allowed blob; ``None`` refuses blob requests.
     :param predict_fn: maps float32 images ``[N, S, S, 3]`` in [0, 255] to
-        probabilities; by default a compiled call of the package's model.
+        probabilities; by default the package's traced
+        :meth:`~food_recognition.package.ModelPackage.forward`.
     :param batching: how concurrent requests share forward passes; ``None``
         calls ``predict_fn`` once per request.
     """
@@ -272,12 +278,11 @@ class Scorer:
     blob_reader: BlobReader | None = None
     predict_fn: Callable[[np.ndarray], np.ndarray] | None = None
     batching: BatchSettings | None = None
-    _transform: Callable[[np.ndarray], np.ndarray] | None = attrs.field(default=None, init=False)
     _batcher: MicroBatcher | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.predict_fn is None:
-            self.predict_fn = compiled_predict_fn(self.package.model, self.package.input_size)
+            self.predict_fn = self.package.forward
         if self.batching is not None and self.batching.enabled:
             self._batcher = MicroBatcher(self.predict_fn, self.batching)
             self.predict_fn = self._batcher
@@ -286,16 +291,6 @@ class Scorer:
     def batcher(self) -> MicroBatcher | None:
         """The micro-batcher in front of the model, if batching is on."""
         return self._batcher
-
-    def prepare(self, pixels: np.ndarray) -> np.ndarray:
-        """The model's input for one decoded image: ``eval_transform``, traced once.
-
-        :param pixels: uint8 ``[H, W, 3]``.
-        :returns: float32 ``[1, S, S, 3]`` in [0, 255].
-        """
-        if self._transform is None:
-            self._transform = compiled_transform_fn(self.package.input_size)
-        return self._transform(pixels)
 
     @property
     def num_classes(self) -> int:
@@ -308,7 +303,7 @@ class Scorer:
 
         buffer = io.BytesIO()
         Image.new("RGB", (48, 40), (128, 96, 64)).save(buffer, "JPEG")
-        self.prepare(np.zeros((8, 8, 3), np.uint8))  # traces the transform before threads share it
+        # Traces the transform and the forward pass before threads share them.
         self.score(buffer.getvalue(), ScoreOptions(top_k=1, tta=_identity_tta()))
 
     def handle(
@@ -375,21 +370,24 @@ class Scorer:
         start = time.perf_counter() if started is None else started
         decode_start = time.perf_counter()
         pixels = decode_image(data, self.limits)
-        batch = self.prepare(pixels)
         predict_start = time.perf_counter()
         tta = self.package.config.tta if options.tta is None else options.tta
-        probabilities, tta_info = self._predict(batch, tta)
+        single = tta.policy == "identity"
+        (prediction,) = self.package.classify(
+            [pixels],
+            top_k=options.top_k,
+            tta=False if single else tta,
+            predict_fn=self.predict_fn,
+        )
         done = time.perf_counter()
-        order = np.argsort(-probabilities)[: options.top_k]
-        classes, labels = self.package.classes, self.package.human_labels
+        tta_info: dict[str, Any] = {"policy": tta.policy}
+        if not single:
+            tta_info["threshold"] = tta.threshold
+        tta_info.update(views=prediction.views, extra_views=prediction.extra_views)
         answer: dict[str, Any] = {
             "predictions": [
-                {
-                    "class": classes[i],
-                    "label": labels[i],
-                    "probability": float(probabilities[i]),
-                }
-                for i in order
+                {"class": score.name, "label": score.label, "probability": score.probability}
+                for score in prediction.top_k
             ],
             "tta": tta_info,
             "image": {"width": int(pixels.shape[1]), "height": int(pixels.shape[0])},
@@ -401,24 +399,10 @@ class Scorer:
         }
         if options.all_probabilities:
             answer["probabilities"] = {
-                name: float(p) for name, p in zip(classes, probabilities, strict=True)
+                name: float(p)
+                for name, p in zip(self.package.classes, prediction.probabilities, strict=True)
             }
         return answer
-
-    def _predict(self, batch: np.ndarray, tta: TTAConfig) -> tuple[np.ndarray, dict[str, Any]]:
-        assert self.predict_fn is not None
-        if tta.policy == "identity":
-            probabilities = np.asarray(self.predict_fn(batch))[0]
-            return probabilities, {"policy": "identity", "views": 1, "extra_views": False}
-        from food_recognition.tta import predict_with_tta
-
-        result = predict_with_tta(self.predict_fn, batch, tta, batch_size=32)
-        return np.asarray(result.probabilities)[0], {
-            "policy": tta.policy,
-            "threshold": tta.threshold,
-            "views": int(result.views_per_image),
-            "extra_views": bool(result.extra_view_images),
-        }
 
     def _tta(self, policy: Any, threshold: Any) -> TTAConfig | None:
         if policy is None and threshold is None:
@@ -505,52 +489,6 @@ def find_package_dir(model_dir: str | Path) -> Path:
         f"several model packages under {root}: {', '.join(map(str, found))}; "
         "point AZUREML_MODEL_DIR at one"
     )
-
-
-def compiled_transform_fn(input_size: int) -> Callable[[np.ndarray], np.ndarray]:
-    """:func:`~food_recognition.datasets.pipeline.eval_transform` traced once for any image size.
-
-    The eager version runs its few ops one by one; traced, it costs a fraction per image.
-
-    :param input_size: the model's square input size.
-    :returns: uint8 ``[H, W, 3]`` -> float32 ``[1, S, S, 3]`` in [0, 255].
-    """
-    import tensorflow as tf
-
-    from food_recognition.datasets.pipeline import eval_transform
-
-    spec = tf.TensorSpec([None, None, 3], tf.uint8)
-
-    # No Python control flow depends on tensor values here, so AutoGraph has nothing to do.
-    @tf.function(input_signature=[spec], autograph=False)  # type: ignore[untyped-decorator]
-    def call(pixels: Any) -> Any:
-        return eval_transform(pixels, input_size)[tf.newaxis]
-
-    def transform(pixels: np.ndarray) -> np.ndarray:
-        return np.asarray(call(tf.convert_to_tensor(pixels, tf.uint8)), np.float32)
-
-    return transform
-
-
-def compiled_predict_fn(model: Any, input_size: int) -> Callable[[np.ndarray], np.ndarray]:
-    """A traced inference call of ``model`` (much faster per image than ``model.predict``).
-
-    :param model: a Keras model taking float32 ``[N, S, S, 3]``.
-    :param input_size: ``S``.
-    :returns: numpy images -> numpy probabilities.
-    """
-    import tensorflow as tf
-
-    spec = tf.TensorSpec([None, input_size, input_size, 3], tf.float32)
-
-    @tf.function(input_signature=[spec])  # type: ignore[untyped-decorator]
-    def call(images: Any) -> Any:
-        return model(images, training=False)
-
-    def predict(images: np.ndarray) -> np.ndarray:
-        return np.asarray(call(tf.convert_to_tensor(images, tf.float32)))
-
-    return predict
 
 
 # -- helpers ------------------------------------------------------------------------

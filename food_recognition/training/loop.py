@@ -80,6 +80,10 @@ class TrainingData:
     :param test: the test pipeline, or ``None``.
     :param test_split: the test :class:`~food_recognition.datasets.Split` for
         the evaluation report and plots, or ``None``.
+    :param validation_batches: how many batches ``validation`` gives, when Keras
+        cannot count them (a pipeline that skips undecodable images, or reads
+        TFRecords, has an unknown length); ``None`` leaves it to Keras.
+    :param test_batches: the same for ``test``.
     """
 
     classes: tuple[str, ...] = attrs.field(converter=_strings)
@@ -89,6 +93,8 @@ class TrainingData:
     validation: Any = None
     test: Any = None
     test_split: Any = None
+    validation_batches: int | None = None
+    test_batches: int | None = None
 
 
 def train(run_config: RunConfig, output_dir: Path | str) -> Path:
@@ -151,8 +157,13 @@ def load_training_data(run_config: RunConfig, *, image_size: int, batch_size: in
             skip_undecodable=True,  # metrics only: no prediction is matched to a file
         )
 
+    def batches(source: Any) -> int | None:
+        # Skipping undecodable images leaves the pipeline's length unknown to Keras,
+        # which then reads it until it ends and warns "Your input ran out of data".
+        return None if source is None or len(source) == 0 else math.ceil(len(source) / batch_size)
+
     if data_config.tfrecords:
-        return _tfrecord_data(data_config.tfrecords, training, evaluation)
+        return _tfrecord_data(data_config.tfrecords, training, evaluation, batches)
     dataset = load_dataset_from_config(data_config)
     if len(dataset.train) == 0:
         raise ValueError(f"data set {dataset.root} has no training images")
@@ -172,11 +183,16 @@ def load_training_data(run_config: RunConfig, *, image_size: int, batch_size: in
         validation=evaluation(dataset.validation),
         test=evaluation(dataset.test),
         test_split=dataset.test if len(dataset.test) else None,
+        validation_batches=batches(dataset.validation),
+        test_batches=batches(dataset.test),
     )
 
 
 def _tfrecord_data(
-    folder: str, training: Callable[[Any], Any], evaluation: Callable[[Any], Any]
+    folder: str,
+    training: Callable[[Any], Any],
+    evaluation: Callable[[Any], Any],
+    batches: Callable[[Any], int | None],
 ) -> TrainingData:
     # DataConfig.tfrecords: shards written by datasets.tfrecords.write_dataset.
     from food_recognition.datasets.tfrecords import open_shards
@@ -194,6 +210,8 @@ def _tfrecord_data(
         train_size=len(train),
         validation=evaluation(others["validation"]),
         test=evaluation(others["test"]),
+        validation_batches=batches(others["validation"]),
+        test_batches=batches(others["test"]),
     )
 
 
@@ -489,6 +507,7 @@ class _Fitter:
         self.model.fit(
             self.train_ds,
             validation_data=self.data.validation,
+            validation_steps=self.data.validation_batches,
             epochs=epochs,
             initial_epoch=initial_epoch,
             steps_per_epoch=steps,
@@ -568,7 +587,7 @@ def _final_metrics(
         index = kept_epoch if kept_epoch is not None and kept_epoch < len(val_accuracy) else -1
         metrics["best_val_accuracy"] = val_accuracy[index]
     if data.test is not None:
-        results = model.evaluate(data.test, return_dict=True, verbose=0)
+        results = model.evaluate(data.test, steps=data.test_batches, return_dict=True, verbose=0)
         for name in ("loss", "accuracy", "top5_accuracy"):
             if name in results:
                 metrics[f"test_{name}"] = float(results[name])

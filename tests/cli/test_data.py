@@ -186,3 +186,55 @@ def test_upload_with_a_wrong_key_says_what_to_check(
     line = one_line(capsys.readouterr().err)
     assert "refused the credentials" in line and "check the AccountName and AccountKey" in line
     assert "run the same command again" not in line and wrong_key(azurite) not in line
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_download_shows_progress_on_a_terminal_only(
+    tmp_path: Path,
+    http_server: FileServer,
+    tree: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    terminal: bool,
+) -> None:
+    import sys
+
+    archive = http_server.root / "food-101.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname="food-101")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    url = http_server.url_for("food-101.tar.gz")
+    assert main(["data", "download", url, str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    if terminal:
+        # gdown's own bar: the byte count of the whole archive, at 100%.
+        assert "100%" in err and "Downloading" in err
+    else:
+        assert err == ""
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_upload_and_download_blob_show_progress_on_a_terminal_only(
+    azurite: str,
+    tree: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    terminal: bool,
+) -> None:
+    import sys
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    container = f"cli-{uuid.uuid4().hex[:10]}"
+    count = sum(1 for p in tree.rglob("*") if p.is_file())
+    assert main(["data", "upload", str(tree), "--container", container, "--prefix", "f"]) == 0
+    uploaded = capsys.readouterr().err
+    args = ["data", "download-blob", str(tmp_path / "back"), "--container", container]
+    assert main([*args, "--prefix", "f/"]) == 0
+    downloaded = capsys.readouterr().err
+    if terminal:
+        assert uploaded.endswith(f"\ruploading: {count}/{count} files (100%)\n")
+        assert downloaded.endswith(f"\rdownloading: {count}/{count} files (100%)\n")
+    else:
+        assert (uploaded, downloaded) == ("", "")

@@ -137,12 +137,13 @@ class _Clock:
 
 
 class _TracingModel:
-    """A model that costs what Keras's ``predict_on_batch`` costs, on a fake clock.
+    """A forward pass that costs what a traced Keras call costs, on a fake clock.
 
-    Keras's predict function is a ``tf.function(reduce_retracing=True)``: it
-    traces at the first batch size, again at the second, and that second trace
-    (with an unknown batch size) then serves every size
-    (keras/src/backend/tensorflow/trainer.py, ``make_predict_function``).
+    The worst case of the two traced calls in play: Keras's predict function is a
+    ``tf.function(reduce_retracing=True)``: it traces at the first batch size,
+    again at the second, and that second trace (with an unknown batch size) then
+    serves every size (keras/src/backend/tensorflow/trainer.py,
+    ``make_predict_function``); the package's forward pass traces once.
     """
 
     def __init__(self, model: object, clock: _Clock) -> None:
@@ -172,6 +173,11 @@ def test_tta_time_per_image_counts_its_views_and_no_tracing(
     fake_time = types.SimpleNamespace(perf_counter=clock.perf_counter)
     monkeypatch.setattr(evaluate_module, "time", fake_time)
     monkeypatch.setattr(tta_predict, "time", fake_time)
+    package_module = importlib.import_module("food_recognition.package")
+    # The package's forward pass is this model's, so the fake clock sees every pass.
+    monkeypatch.setattr(
+        package_module, "_traced_forward", lambda model, size: model.predict_on_batch
+    )
     timed = attrs.evolve(package, model=_TracingModel(package.model, clock))
     # 20 images in batches of 8: flip sends 8 views a pass, so only the last batch
     # (4 images) meets a new size, which the warm-up must have traced.

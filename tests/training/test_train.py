@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,30 @@ def test_training_data_that_runs_dry_is_an_error_not_an_untrained_package(
     with pytest.raises(TrainingDataError, match="ran out after 0 of 6 steps of epoch 1"):
         run_training(_config(), tmp_path / "run", attrs.evolve(data, train=train))
     assert not (tmp_path / "run" / "package").exists()
+
+
+def test_a_run_reads_validation_and_test_to_the_end_without_running_out_of_data(
+    food101_tree: Path, tmp_path: Path
+) -> None:
+    # The evaluation pipelines skip undecodable images, so Keras cannot count their
+    # batches; without the count it reads to the end and warns "Your input ran out of
+    # data; interrupting training" (keras/src/trainers/epoch_iterator.py,
+    # catch_stop_iteration) on the first epoch of every run.
+    from food_recognition.training import train
+
+    config = _config(
+        **{
+            "data.path": str(food101_tree),
+            "data.batch_size": 4,
+            "data.validation_fraction": 0.34,
+        }
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        package_dir = train(config, tmp_path / "out")
+    ran_out = [str(w.message) for w in caught if "ran out of data" in str(w.message)]
+    assert ran_out == []
+    package = load_package(package_dir)
+    # Validation ran every epoch and the test split was scored: nothing was cut short.
+    assert len(package.history["val_loss"]) == 2
+    assert "test_accuracy" in package.metrics
