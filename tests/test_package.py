@@ -341,3 +341,26 @@ def test_the_guides_name_top_1_accuracy_one_way() -> None:
     root = Path(__file__).resolve().parents[1]
     pages = [root / "README.md", *sorted((root / "docs").glob("*.rst"))]
     assert [page.name for page in pages if ".top1" in page.read_text(encoding="utf-8")] == []
+
+
+def test_prepare_is_the_evaluation_transform_and_predictions_say_their_views(
+    saved: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    from food_recognition.config import TTAConfig
+    from food_recognition.datasets.images import load_image_bytes
+    from food_recognition.datasets.pipeline import eval_transform
+
+    package = load_package(saved[0])
+    photo = _photo(tmp_path)
+    pixels = load_image_bytes(photo.read_bytes())
+    prepared = package.prepare(photo)
+    np.testing.assert_allclose(prepared, np.asarray(eval_transform(pixels, 32)), atol=1e-4)
+    np.testing.assert_array_equal(package.prepare(pixels), prepared)
+    np.testing.assert_allclose(package.forward(prepared[None]), package.predict(prepared[None]))
+    single = package.classify(photo)
+    assert (single.views, single.extra_views) == (1, False)
+    sure = package.classify(photo, tta=TTAConfig(policy="flip", threshold=0.0))
+    assert (sure.views, sure.extra_views) == (2, False)  # adaptive: the plain pass sufficed
+    np.testing.assert_allclose(sure.probabilities, single.probabilities, rtol=1e-6)
+    unsure = package.classify(photo, tta=TTAConfig(policy="flip", threshold=1.0))
+    assert (unsure.views, unsure.extra_views) == (2, True)
