@@ -302,29 +302,29 @@ class ModelPackage:
         :raises food_recognition.datasets.images.ImageError: an image that cannot be
             decoded (the message names the file when a path was given).
         :raises OSError: a path that cannot be read.
-        :raises ValueError: ``top_k`` below 1, or an array that is not an image.
+        :raises ValueError: ``top_k`` or ``batch_size`` below 1, or an array that is
+            not an image.
         :raises PackageError: the model answers non-finite probabilities (broken weights).
         """
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k={top_k!r} must be an integer >= 1")
+        for name, value in (("top_k", top_k), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an integer >= 1")
         one, items = _as_items(images)
         batch = np.stack([self.prepare(item) for item in items])
         config = resolve_tta(tta, self.config.tta)
+        forward = self.forward if predict_fn is None else predict_fn
         if config is None:
-            if predict_fn is None:
-                probabilities = self.predict(batch, batch_size=batch_size)
-            else:
-                probabilities = np.asarray(predict_fn(batch), dtype=np.float32)
+            probabilities = np.concatenate(
+                [
+                    np.asarray(forward(batch[start : start + batch_size]), dtype=np.float32)
+                    for start in range(0, len(batch), batch_size)
+                ]
+            )
             views, took = 1, np.zeros(len(batch), dtype=bool)
         else:
             from food_recognition.tta import predict_with_tta
 
-            result = predict_with_tta(
-                self.forward if predict_fn is None else predict_fn,
-                batch,
-                config,
-                batch_size=batch_size,
-            )
+            result = predict_with_tta(forward, batch, config, batch_size=batch_size)
             probabilities = result.probabilities
             views, took = result.views_per_image, result.took_extra_views
         if not np.all(np.isfinite(probabilities)):

@@ -175,6 +175,8 @@ def test_classify_many_top_k_and_printing(saved: tuple[Path, np.ndarray], tmp_pa
     assert "array" not in repr(first)
     with pytest.raises(ValueError, match="top_k=0"):
         package.classify(photo, top_k=0)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        package.classify(photo, batch_size=0)
 
 
 def test_classify_with_tta_is_predict_with_tta(
