@@ -223,8 +223,9 @@ def test_training_data_that_runs_dry_is_an_error_not_an_untrained_package(
     assert not (tmp_path / "run" / "package").exists()
 
 
+@pytest.mark.parametrize("source", ["images", "tfrecords"])
 def test_a_run_reads_validation_and_test_to_the_end_without_running_out_of_data(
-    food101_tree: Path, tmp_path: Path
+    food101_tree: Path, tmp_path: Path, source: str
 ) -> None:
     # The evaluation pipelines skip undecodable images, so Keras cannot count their
     # batches; without the count it reads to the end and warns "Your input ran out of
@@ -239,6 +240,13 @@ def test_a_run_reads_validation_and_test_to_the_end_without_running_out_of_data(
             "data.validation_fraction": 0.34,
         }
     )
+    if source == "tfrecords":  # a TFRecord pipeline's length is unknown to Keras too
+        from food_recognition.datasets import load_dataset_from_config
+        from food_recognition.datasets.tfrecords import write_dataset
+
+        written = write_dataset(load_dataset_from_config(config.data), tmp_path / "shards")
+        assert set(written) == {"train", "validation", "test"}
+        config = with_overrides(config, {"data.tfrecords": str(tmp_path / "shards")})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         package_dir = train(config, tmp_path / "out")
