@@ -105,7 +105,8 @@ def register(subparsers: Any) -> None:
     deploy.add_argument(
         "--dry-run",
         metavar="DIR",
-        help="write DIR/endpoint.yaml, DIR/deployment-NAME.yaml and DIR/code/; deploy nothing",
+        help="write DIR/endpoint.yaml, DIR/deployment-NAME.yaml and DIR/code/ (and "
+        "DIR/environment/ when the model needs plugins); deploy nothing",
     )
     deploy.add_argument(
         "--no-check", action="store_true", help="skip the workspace preflight (azure check)"

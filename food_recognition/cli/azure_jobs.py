@@ -72,7 +72,10 @@ def register(subparsers: Any) -> None:
     submit.add_argument("--data-mode", choices=("ro_mount", "download"), default="ro_mount")
     submit.add_argument("--sweep", metavar="FILE", help="a sweep YAML file: submit a sweep")
     submit.add_argument(
-        "--dry-run", metavar="DIR", help="write DIR/job.yml and DIR/code/; submit nothing"
+        "--dry-run",
+        metavar="DIR",
+        help="write DIR/job.yml and DIR/code/ (and DIR/environment/, the build context of "
+        "the environment, when the run uses plugins); submit nothing",
     )
     submit.add_argument("--wait", action="store_true", help="follow the job's log until it ends")
     submit.add_argument(

@@ -176,3 +176,11 @@ def test_a_code_folder_missing_its_wheel_is_refused(tmp_path: Path) -> None:
     (tmp_path / "plugins.json").write_text(json.dumps(data))
     with pytest.raises(EnvironmentContextError, match="no wheel of plugin food-recognition-demo"):
         plugin_build_context(tmp_path, tmp_path / "env", extra="gpu", image=DEFAULT_IMAGE)
+
+
+def test_writing_again_replaces_an_older_context(tmp_path: Path) -> None:
+    old = make_wheel(tmp_path / "old", "food-recognition-old", [])
+    write_build_context(tmp_path / "env", wheels=[old])
+    new = make_wheel(tmp_path / "new", "food-recognition-demo", [])
+    context = write_build_context(tmp_path / "env", wheels=[new])
+    assert [p.name for p in (context / "plugins").iterdir()] == [new.name]

@@ -188,6 +188,16 @@ def test_a_local_run_trains_with_the_plugin_from_the_snapshot_and_serve_loads_it
     loaded = load_online_deployment(deploy_dir / "deployment-blue.yaml")
     assert Path(loaded.environment.path).resolve() == env.resolve()
 
+    # Published: the endpoint's environment installs it from the index instead.
+    published = tmp_path / "deploy-published"
+    argv = ["azure", "deploy", str(package), "--endpoint", "food", "--dry-run", str(published)]
+    argv += ["--plugin-from-index", "food-recognition-tiny-backbone"]
+    result = _cli(argv, installed_plugin, tmp_path)
+    assert result.returncode == 0, result.stderr
+    index = (published / "environment" / "plugins-index.txt").read_text()
+    assert index == "food-recognition-tiny-backbone==0.1.0\n"
+    assert not (published / "code" / "food_recognition_tiny_backbone").exists()
+
     # Served by `food-recognition serve` with the plugin installed: its layer loads.
     port = _free_port()
     server = subprocess.Popen(

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import zipfile
 from collections.abc import Iterable, Sequence
 from email.parser import HeaderParser
@@ -137,7 +138,8 @@ def write_build_context(
 ) -> Path:
     """Write a Docker build context whose image installs the lock and the plugins.
 
-    :param dest: the folder to write (created; its previous content is kept).
+    :param dest: the folder to write (created; one from an earlier run is replaced,
+        so no stale wheel changes the folder's hash).
     :param wheels: the plugin wheels (from a code folder's ``plugins/``).
     :param from_index: the plugins published on an index, installed by requirement.
     :param extra: whose lock: ``gpu`` (training) or ``cpu`` (serving).
@@ -149,7 +151,9 @@ def write_build_context(
     from food_recognition.azure.environment import conda_spec
 
     dest = Path(dest)
-    (dest / "plugins").mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "plugins").mkdir(parents=True)
     pins = pinned_versions(lock_path(extra))
     lines: list[str] = []
     needed: set[str] = set()
@@ -254,6 +258,9 @@ def _dockerfile(image: str, wheels: bool, index: bool, requirements: bool) -> st
         "# Written by food_recognition (azure/environment/context.py); the same plugins",
         "# give the same folder, so Azure ML reuses the image.",
         f"FROM {image}",
+        # As in the Dockerfile Azure ML writes for a conda-file environment: root
+        # installs into /azureml-envs.
+        "USER root",
         "WORKDIR /food-recognition-env",
         "COPY . .",
         # conda runs the pip list from a requirements file in the conda file's folder
@@ -269,7 +276,8 @@ def _dockerfile(image: str, wheels: bool, index: bool, requirements: bool) -> st
     if requirements:
         steps.append(f"RUN {pip} -c {CONSTRAINTS_FILE} -r {REQUIREMENTS_FILE}")
     steps += [
-        # What Azure ML's own conda-file images set: the environment's python first.
+        # What Azure ML's curated environments' Dockerfiles set (github.com/Azure/
+        # azureml-assets, .../environments/*/context/Dockerfile): the env's python first.
         f"ENV PATH={ENV_PREFIX}/bin:$PATH AZUREML_CONDA_ENVIRONMENT_PATH={ENV_PREFIX}",
         "WORKDIR /",
     ]
