@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -47,12 +48,13 @@ import yaml
 from food_recognition.azure.environment.images import INFERENCE_IMAGE
 from food_recognition.errors import CloudError
 from food_recognition.plugins.resolve import PluginDistribution
-from food_recognition.plugins.travel import bundle, read_plugins_file
+from food_recognition.plugins.travel import bundle, check_from_index, read_plugins_file
 
 __all__ = [
     "AUTH_MODES",
     "DEFAULT_INFERENCE_IMAGE",
     "DEFAULT_INSTANCE_TYPE",
+    "ENVIRONMENT_DIR",
     "JOB_OUTPUT_PREFIX",
     "KNOWN_INSTANCE_TYPES",
     "DeployError",
@@ -66,6 +68,7 @@ __all__ = [
     "check_resources",
     "delete",
     "deploy",
+    "deployment_environment",
     "get_logs",
     "inference_conda",
     "inference_environment",
@@ -84,6 +87,9 @@ __all__ = [
 
 #: Authentication modes an online endpoint accepts.
 AUTH_MODES = ("key", "aml_token", "aad_token")
+#: The folder, beside ``code/``, of the environment's build context when the model needs plugins.
+ENVIRONMENT_DIR = "environment"
+
 #: The base image of the inference environment (Ubuntu 22.04 with conda), at a dated tag:
 #: :data:`food_recognition.azure.environment.INFERENCE_IMAGE`.
 DEFAULT_INFERENCE_IMAGE = INFERENCE_IMAGE
@@ -301,6 +307,10 @@ class DeploymentSpec:
     :param max_bytes: largest image in bytes; ``None`` keeps the default.
     :param max_pixels: largest image in pixels; ``None`` keeps the default.
     :param environment_variables: any further variables.
+    :param plugins_from_index: names of plugin distributions the model needs
+        that are published on a package index the image build reaches: the
+        environment installs ``name==version`` from there instead of a wheel
+        built here (CLI ``--plugin-from-index NAME``).
     """
 
     name: str = attrs.field(default="blue", validator=_check_name("deployment"))
@@ -329,6 +339,7 @@ class DeploymentSpec:
     max_bytes: int | None = None
     max_pixels: int | None = None
     environment_variables: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    plugins_from_index: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def __attrs_post_init__(self) -> None:
         if self.max_instances is not None and self.max_instances < self.min_instances:
@@ -627,7 +638,12 @@ def inference_environment(
     )
 
 
-def stage_code(dest: str | Path, *, plugins: Iterable[PluginDistribution] = ()) -> Path:
+def stage_code(
+    dest: str | Path,
+    *,
+    plugins: Iterable[PluginDistribution] = (),
+    from_index: Iterable[str] = (),
+) -> Path:
     """Copy the library's source into ``dest``: the deployment's code folder.
 
     The inference server puts the code folder on ``sys.path``, so the scoring
@@ -640,10 +656,15 @@ def stage_code(dest: str | Path, *, plugins: Iterable[PluginDistribution] = ()) 
     :param dest: the folder (created; an old copy inside it is replaced).
     :param plugins: the model package's plugin distributions (its ``plugins.json``;
         :func:`package_plugins`).
+    :param from_index: the names of those published on an index (named, not copied).
     :returns: ``dest``.
+    :raises food_recognition.plugins.travel.PluginBundleError: a ``from_index``
+        name the package does not need.
     """
     import food_recognition
 
+    plugins = tuple(plugins)
+    check_from_index(plugins, from_index)  # before anything is written
     dest = Path(dest)
     source = Path(food_recognition.__file__).parent
     target = dest / "food_recognition"
@@ -651,10 +672,43 @@ def stage_code(dest: str | Path, *, plugins: Iterable[PluginDistribution] = ()) 
         shutil.rmtree(target)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    plugins = tuple(plugins)
     if plugins:
-        bundle(plugins, dest)
+        bundle(plugins, dest, from_index=from_index)
     return dest
+
+
+def deployment_environment(
+    spec: DeploymentSpec, code_dir: str | Path, context_dir: str | Path
+) -> Any:
+    """The environment a deployment's model needs, when it needs plugins.
+
+    :param spec: the deployment; ``spec.environment`` (a registered one) wins.
+    :param code_dir: its code folder (:func:`stage_code`), whose ``plugins.json``
+        names the plugins and ``plugins/`` holds their wheels.
+    :param context_dir: where to write the build context when there are plugins.
+    :returns: ``spec.environment``; ``None`` when the model needs no plugin
+        (:func:`build_deployment` then uses :func:`inference_environment`);
+        else an environment built from a Docker build context that installs
+        the ``cpu`` lock and the plugins on :data:`DEFAULT_INFERENCE_IMAGE`
+        (:func:`~food_recognition.azure.environment.context.write_build_context`).
+        The inference server runs from that environment as from any image that
+        has it: Azure ML's custom-container examples deploy a scoring script on
+        a build-context environment
+        (github.com/Azure/azureml-examples, cli/endpoints/online/custom-container/minimal).
+    """
+    from food_recognition.azure.environment.context import (
+        build_context_environment,
+        plugin_build_context,
+    )
+
+    if spec.environment:
+        return spec.environment
+    context = plugin_build_context(code_dir, context_dir, extra="cpu", image=INFERENCE_IMAGE)
+    if context is None:
+        return None
+    return build_context_environment(
+        context, description="Serves food_recognition model packages, with their plugins"
+    )
 
 
 def package_plugins(model: str) -> tuple[PluginDistribution, ...]:
@@ -678,7 +732,9 @@ def write_yaml(
 ) -> tuple[Path, Path]:
     """Write the endpoint and deployment as YAML the SDK loaders (and ``az ml``) accept.
 
-    The library's source is staged next to them (``code/``) and referenced by path.
+    The library's source is staged next to them (``code/``) and referenced by path;
+    when the model needs plugins, ``environment/`` is the build context of the
+    environment that installs them (:func:`deployment_environment`).
 
     :param endpoint: the endpoint.
     :param deployment: the deployment (its ``endpoint_name`` must be the endpoint's).
@@ -694,7 +750,14 @@ def write_yaml(
     _model_reference(deployment.model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    code = stage_code(out / "code", plugins=package_plugins(deployment.model))
+    code = stage_code(
+        out / "code",
+        plugins=package_plugins(deployment.model),
+        from_index=deployment.plugins_from_index,
+    )
+    context = (out / ENVIRONMENT_DIR).resolve()
+    if environment is None:
+        environment = deployment_environment(deployment, code, context)
     endpoint_path = out / "endpoint.yaml"
     deployment_path = out / f"deployment-{deployment.name}.yaml"
     endpoint_entity = build_endpoint(endpoint)
@@ -708,6 +771,10 @@ def write_yaml(
     document = _plain(deployment_entity._to_dict())
     # Relative paths keep the folder movable; the loaders resolve them from the YAML's folder.
     document["code_configuration"]["code"] = "code"
+    env = document.get("environment")
+    build = env.get("build") if isinstance(env, dict) else None
+    if isinstance(build, dict) and Path(str(build.get("path"))).resolve() == context:
+        build["path"] = ENVIRONMENT_DIR  # the build context written here
     model = document.get("model")
     if isinstance(model, dict) and "path" in model:
         model["path"] = str(Path(model["path"]).resolve())
@@ -875,13 +942,19 @@ def deploy(
         existing = None
     if existing is None:
         ml_client.online_endpoints.begin_create_or_update(build_endpoint(endpoint)).result()
-    entity = build_deployment(
-        deployment,
-        kind=endpoint.kind,
-        code_dir=stage_code(code_dir, plugins=package_plugins(deployment.model)),
-        environment=environment,
+    code = stage_code(
+        code_dir,
+        plugins=package_plugins(deployment.model),
+        from_index=deployment.plugins_from_index,
     )
-    ml_client.online_deployments.begin_create_or_update(entity).result()
+    with tempfile.TemporaryDirectory(prefix="food-recognition-env-") as tmp:
+        # The build context is uploaded by the create call, so it may go afterwards.
+        if environment is None:
+            environment = deployment_environment(deployment, code, Path(tmp) / ENVIRONMENT_DIR)
+        entity = build_deployment(
+            deployment, kind=endpoint.kind, code_dir=code, environment=environment
+        )
+        ml_client.online_deployments.begin_create_or_update(entity).result()
     current = dict((existing.traffic if existing is not None else None) or {})
     if not any(current.values()):
         new = {deployment.name: 100}

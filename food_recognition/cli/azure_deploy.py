@@ -19,6 +19,7 @@ from typing import Any
 
 from food_recognition.azure.jobs.build import model_package_uri
 from food_recognition.cli import CLIError
+from food_recognition.plugins.travel import check_from_index
 
 __all__ = ["ENV_ENDPOINT_KEY", "register"]
 
@@ -82,6 +83,15 @@ def register(subparsers: Any) -> None:
         help="install this library from a pip requirement (a wheel URL) instead of its "
         "requirements (the code folder brings the library)",
     )
+    deploy.add_argument(
+        "--plugin-from-index",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a plugin distribution the model needs that is published on a package index the image "
+        "build reaches: the environment installs NAME==VERSION from there instead of a wheel "
+        "built here (repeatable)",
+    )
     deploy.add_argument("--no-app-insights", action="store_true", help="turn App Insights off")
     deploy.add_argument("--blob-account-url", help="storage account blob requests read from")
     deploy.add_argument(
@@ -95,7 +105,8 @@ def register(subparsers: Any) -> None:
     deploy.add_argument(
         "--dry-run",
         metavar="DIR",
-        help="write DIR/endpoint.yaml, DIR/deployment-NAME.yaml and DIR/code/; deploy nothing",
+        help="write DIR/endpoint.yaml, DIR/deployment-NAME.yaml and DIR/code/ (and "
+        "DIR/environment/ when the model needs plugins); deploy nothing",
     )
     deploy.add_argument(
         "--no-check", action="store_true", help="skip the workspace preflight (azure check)"
@@ -184,6 +195,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         from food_recognition.serving.scoring import find_package_dir
 
         resolve_package(find_package_dir(model))
+    check_from_index(az.package_plugins(model), args.plugin_from_index)
     containers = tuple(c.strip() for c in args.blob_containers.split(",") if c.strip())
     endpoint = az.EndpointSpec(name=args.endpoint, compute=args.compute, auth_mode=args.auth_mode)
     environment = args.environment
@@ -205,6 +217,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         app_insights=not args.no_app_insights,
         blob_account_url=args.blob_account_url,
         blob_containers=containers,
+        plugins_from_index=tuple(args.plugin_from_index),
     )
     if args.dry_run:
         env_entity = None

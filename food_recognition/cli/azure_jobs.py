@@ -21,6 +21,7 @@ from typing import Any
 from food_recognition.cli import CLIError
 from food_recognition.cli.config_args import add_config_arguments, config_from_args
 from food_recognition.plugins.resolve import resolve
+from food_recognition.plugins.travel import check_from_index
 
 __all__ = ["register"]
 
@@ -53,6 +54,15 @@ def register(subparsers: Any) -> None:
     submit.add_argument("--compute", default="gpu-cluster", help="the cluster on the target")
     submit.add_argument("--nodes", type=int, default=1, help="machines (multi-worker if > 1)")
     submit.add_argument("--environment", help="an Azure ML environment (azureml:<name>:<ver>)")
+    submit.add_argument(
+        "--plugin-from-index",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a plugin distribution the run uses that is published on a package index the image "
+        "build reaches: the environment installs NAME==VERSION from there instead of a wheel "
+        "built here (repeatable)",
+    )
     submit.add_argument("--experiment", default="food-recognition", help="experiment name")
     submit.add_argument("--display-name", help="the run's name in the studio")
     submit.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
@@ -62,7 +72,10 @@ def register(subparsers: Any) -> None:
     submit.add_argument("--data-mode", choices=("ro_mount", "download"), default="ro_mount")
     submit.add_argument("--sweep", metavar="FILE", help="a sweep YAML file: submit a sweep")
     submit.add_argument(
-        "--dry-run", metavar="DIR", help="write DIR/job.yml and DIR/code/; submit nothing"
+        "--dry-run",
+        metavar="DIR",
+        help="write DIR/job.yml and DIR/code/ (and DIR/environment/, the build context of "
+        "the environment, when the run uses plugins); submit nothing",
     )
     submit.add_argument("--wait", action="store_true", help="follow the job's log until it ends")
     submit.add_argument(
@@ -145,7 +158,8 @@ def run_submit(args: argparse.Namespace) -> int:
     from food_recognition.compute import TrainingJob
 
     config = config_from_args(args)
-    resolve(config)  # names and options, before anything is written or uploaded
+    resolved = resolve(config)  # names and options, before anything is written or uploaded
+    check_from_index(resolved.distributions, args.plugin_from_index)
     job = TrainingJob(
         config,
         data=args.data,
@@ -159,6 +173,7 @@ def run_submit(args: argparse.Namespace) -> int:
         environment_variables=_pairs(args.env, "--env"),
         data_mode=args.data_mode,
         identity=args.identity,
+        plugins_from_index=tuple(args.plugin_from_index),
     )
     sweep = None
     if args.sweep:

@@ -35,7 +35,7 @@ import attrs
 from food_recognition.config import ConfigError, Options, RunConfig, save_yaml, with_overrides
 from food_recognition.plugins.manager import PluginManager
 from food_recognition.plugins.resolve import resolve
-from food_recognition.plugins.travel import PLUGINS_DIR, bundle
+from food_recognition.plugins.travel import PLUGINS_DIR, bundle, check_from_index
 
 __all__ = [
     "CONFIG_FILE",
@@ -242,6 +242,10 @@ class TrainingJob:
         Reader on the account); ``user``, the submitter's identity; or the
         client id of a user-assigned managed identity the cluster has. Never a
         key or SAS token.
+    :param plugins_from_index: names of plugin distributions the run uses that
+        are published on a package index the image build reaches: the
+        environment installs ``name==version`` from there instead of a wheel
+        built here (CLI ``--plugin-from-index NAME``).
     """
 
     config: RunConfig = attrs.field(validator=attrs.validators.instance_of(RunConfig))
@@ -258,6 +262,7 @@ class TrainingJob:
     )
     data_mode: str = attrs.field(default="ro_mount", validator=attrs.validators.in_(_DATA_MODES))
     identity: str = attrs.field(default="managed", validator=_check_identity)
+    plugins_from_index: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     @property
     def data_location(self) -> DataLocation:
@@ -334,13 +339,16 @@ def write_snapshot(
     distribution the run uses is unpacked at the snapshot's top (importable
     from the job's working folder) with its wheel in ``plugins/``
     (:func:`~food_recognition.plugins.travel.bundle`), named in
-    ``plugins.json`` and in a comment at the top of ``run.yaml``.
+    ``plugins.json`` and in a comment at the top of ``run.yaml``; one named in
+    ``job.plugins_from_index`` is only named.
 
     :param job: the job whose configuration goes into ``run.yaml``.
     :param dest: the folder to fill (created; must be empty if it exists).
     :param manager: the plugin manager; the process-wide one by default.
     :returns: ``dest``.
     :raises JobSpecError: ``dest`` exists and is not empty.
+    :raises food_recognition.plugins.travel.PluginBundleError: a
+        ``plugins_from_index`` name the run does not use.
     :raises food_recognition.plugins.UnknownNameError: an unknown backbone or policy.
     :raises food_recognition.config.ConfigError: a bad policy option.
     """
@@ -356,8 +364,9 @@ def write_snapshot(
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"),
     )
     save_yaml(job.config, dest / CONFIG_FILE)
+    check_from_index(resolved.distributions, job.plugins_from_index)
     if resolved.distributions:
-        bundle(resolved.distributions, dest)
+        bundle(resolved.distributions, dest, from_index=job.plugins_from_index)
         names = ", ".join(d.requirement for d in resolved.distributions)
         text = (dest / CONFIG_FILE).read_text(encoding="utf-8")
         header = f"# plugins: {names} (unpacked here, wheels in {PLUGINS_DIR}/)\n"

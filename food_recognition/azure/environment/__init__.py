@@ -16,6 +16,10 @@ only the package's requirements, not the package. Nothing needs publishing
 first. ``package=`` installs the package itself as well (a wheel URL, or a
 requirement your private index resolves); the lock's versions still apply,
 without hash checking, as pip cannot check a requirement that has no hash.
+
+A run that uses plugins gets an environment that installs them as well: a
+Docker build context around this conda file
+(:mod:`food_recognition.azure.environment.context`).
 """
 
 from __future__ import annotations

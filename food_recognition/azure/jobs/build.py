@@ -11,6 +11,11 @@ with two repairs: the code path is made relative to the YAML file, and input
 paths the dump prefixes with ``azureml:`` (a Blob ``https://`` URL, a local
 folder) are written as given.
 
+When the run uses plugins, the job's environment installs them: it is a
+Docker build context (:mod:`food_recognition.azure.environment.context`) made
+from the snapshot's wheels, written beside the code (``environment/``), and
+``job.yml`` refers to it relatively.
+
 The data input is mounted from what Azure ML can mount: a Blob account URL
 becomes a datastore path (:mod:`food_recognition.azure.jobs.data`), and the
 job names the identity that reads it (``TrainingJob.identity``): the
@@ -26,6 +31,11 @@ from typing import Any
 
 import yaml
 
+from food_recognition.azure.environment.context import (
+    build_context_environment,
+    plugin_build_context,
+)
+from food_recognition.azure.environment.images import DEFAULT_IMAGE
 from food_recognition.azure.jobs.data import datastore_spec, job_data_path
 from food_recognition.azure.jobs.sweep import Distribution, SweepSpec, search_name
 from food_recognition.compute.job import CONFIG_FILE, PACKAGE_DIR, TrainingJob, write_snapshot
@@ -34,11 +44,13 @@ __all__ = [
     "COMMAND_SCHEMA",
     "DATASTORE_FILE",
     "DATA_INPUT",
+    "ENVIRONMENT_DIR",
     "MODEL_OUTPUT",
     "SWEEP_SCHEMA",
     "build_command",
     "build_sweep",
     "job_entity",
+    "job_environment",
     "job_identity",
     "model_package_uri",
     "write_job_yaml",
@@ -50,6 +62,9 @@ MODEL_OUTPUT = "model"
 
 #: The datastore document a dry run writes beside ``job.yml`` for a Blob account URL.
 DATASTORE_FILE = "datastore.yml"
+
+#: The folder, beside ``code/``, of the environment's build context when the run uses plugins.
+ENVIRONMENT_DIR = "environment"
 
 COMMAND_SCHEMA = "https://azuremlschemas.azureedge.net/latest/commandJob.schema.json"
 SWEEP_SCHEMA = "https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json"
@@ -136,6 +151,30 @@ def build_command(
         tags=dict(job.tags),
         identity=job_identity(job.identity),
         **extra,
+    )
+
+
+def job_environment(job: TrainingJob, code_dir: str | Path, context_dir: str | Path) -> Any:
+    """The environment a job runs in: its own, or the library's, installing the run's plugins.
+
+    :param job: the spec; ``job.environment`` (a registered environment) wins.
+    :param code_dir: the job's snapshot (:func:`~food_recognition.compute.write_snapshot`),
+        whose ``plugins.json`` names the plugins and ``plugins/`` holds their wheels.
+    :param context_dir: where to write the build context when there are plugins.
+    :returns: ``job.environment``; the pinned GPU environment when the run uses
+        no plugin; else an environment built from a Docker build context that
+        installs the lock and the plugins
+        (:func:`~food_recognition.azure.environment.context.write_build_context`).
+    """
+    from food_recognition.azure.environment import build_environment
+
+    if job.environment:
+        return job.environment
+    context = plugin_build_context(code_dir, context_dir, extra="gpu", image=DEFAULT_IMAGE)
+    if context is None:
+        return build_environment()
+    return build_context_environment(
+        context, description="food_recognition training on GPU, with its plugins"
     )
 
 
@@ -250,16 +289,21 @@ def write_job_yaml(
     that datastore (identity-based, no credentials): ``az ml datastore create
     --file datastore.yml`` first, unless the workspace has one for the container.
 
+    When the run uses plugins, ``environment/`` beside ``code/`` is the build
+    context of the job's environment (:func:`job_environment`).
+
     :param job: the spec.
     :param dest: the folder to write (created; must be empty if it exists).
     :param sweep: write a sweep job instead of a command job.
-    :param environment: as for :func:`build_command`.
+    :param environment: as for :func:`build_command`; ``None``: :func:`job_environment`.
     :returns: the path of ``job.yml``.
     :raises food_recognition.compute.JobSpecError: ``dest`` is not empty.
     :raises food_recognition.azure.jobs.SweepError: the sweep does not fit the configuration.
     """
     dest = Path(dest)
     code = write_snapshot(job, dest / "code")
+    if environment is None:
+        environment = job_environment(job, code, dest / ENVIRONMENT_DIR)
     if sweep is None:
         node = build_command(job, code, environment=environment)
     else:
@@ -268,6 +312,7 @@ def write_job_yaml(
     data = json.loads(json.dumps(job_entity(node)._to_dict()))
     holder = data["trial"] if sweep is not None else data
     holder["code"] = "code"
+    _relative_build(holder, dest)
     for name, given in node.inputs.items():
         original = getattr(getattr(given, "_data", given), "path", None)
         entry = data.get("inputs", {}).get(name)
@@ -281,6 +326,16 @@ def write_job_yaml(
         store = yaml.safe_dump(datastore_spec(location), sort_keys=False)
         (dest / DATASTORE_FILE).write_text(store, encoding="utf-8")
     return path
+
+
+def _relative_build(holder: dict[str, Any], dest: Path) -> None:
+    # The dump holds the build context's absolute path; the folder must stay movable.
+    env = holder.get("environment")
+    build = env.get("build") if isinstance(env, dict) else None
+    if isinstance(build, dict) and build.get("path"):
+        path = Path(str(build["path"]))
+        if path.is_absolute() and path.is_relative_to(dest.resolve()):
+            build["path"] = path.relative_to(dest.resolve()).as_posix()
 
 
 def _placeholder(kind: str, name: str) -> str:

@@ -24,7 +24,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from food_recognition.azure.jobs.build import MODEL_OUTPUT, build_command, build_sweep
+from food_recognition.azure.jobs.build import (
+    ENVIRONMENT_DIR,
+    MODEL_OUTPUT,
+    build_command,
+    build_sweep,
+    job_environment,
+)
 from food_recognition.azure.jobs.data import ensure_datastore
 from food_recognition.azure.jobs.sweep import SweepSpec
 from food_recognition.azure.jobs.vm_sizes import DEFAULT_VM_SIZE, check_vm_size
@@ -94,7 +100,8 @@ class AzureMLTarget:
         datastore = self._datastore(job)
         with tempfile.TemporaryDirectory(prefix="food-recognition-code-") as tmp:
             code = write_snapshot(job, Path(tmp) / "code")
-            node = build_command(job, code, environment=self._environment(job), datastore=datastore)
+            env = self._environment(job, code, Path(tmp) / ENVIRONMENT_DIR)
+            node = build_command(job, code, environment=env, datastore=datastore)
             created = self.ml_client.jobs.create_or_update(
                 node, experiment_name=job.experiment_name
             )
@@ -110,9 +117,8 @@ class AzureMLTarget:
         datastore = self._datastore(job)
         with tempfile.TemporaryDirectory(prefix="food-recognition-code-") as tmp:
             code = write_snapshot(job, Path(tmp) / "code")
-            node = build_sweep(
-                job, sweep, code, environment=self._environment(job), datastore=datastore
-            )
+            env = self._environment(job, code, Path(tmp) / ENVIRONMENT_DIR)
+            node = build_sweep(job, sweep, code, environment=env, datastore=datastore)
             created = self.ml_client.jobs.create_or_update(
                 node, experiment_name=job.experiment_name
             )
@@ -208,8 +214,9 @@ class AzureMLTarget:
             )
         return str(best)
 
-    def _environment(self, job: TrainingJob) -> Any:
-        return job.environment or self.environment
+    def _environment(self, job: TrainingJob, code: Path, context: Path) -> Any:
+        # The job's own, this target's, or the library's (installing the run's plugins).
+        return job.environment or self.environment or job_environment(job, code, context)
 
     def _datastore(self, job: TrainingJob) -> str | None:
         location = job.data_location
