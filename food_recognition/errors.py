@@ -23,7 +23,8 @@ catch as widely or as narrowly as it needs (as ``httpx.HTTPError`` works)::
     │   └── JobFailedError (also RuntimeError), JobTimeoutError (also TimeoutError)
     ├── CloudError
     │   └── BlobCredentialsError, BlobTransferError, DeployError, AzuriteNotFoundError,
-    │       PreflightError, RetiredVMSizeError (also ValueError)
+    │       PreflightError, RetiredVMSizeError (also ValueError),
+    │       EnvironmentContextError
     ├── ServingError
     │   └── ScoringError, RequestError, ModelDirError, ServerError
     └── CLIError                             food_recognition.cli
