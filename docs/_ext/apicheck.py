@@ -17,6 +17,7 @@ tests/test_api_reference.py checks them without a Sphinx build; only
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -108,6 +109,13 @@ class _Page(HTMLParser):
 
 
 def _parse(path: Path) -> _Page:
+    stat = path.stat()
+    return _parse_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _parse_version(path: Path, mtime_ns: int, size: int) -> _Page:
+    # Both checks read the _api pages: parse each version of a page once.
     page = _Page()
     page.feed(path.read_text(encoding="utf-8"))
     page.close()
