@@ -55,6 +55,8 @@ __all__ = [
     "with_overrides",
 ]
 
+#: A configuration class (a type variable): :func:`from_dict`, :func:`load_yaml` and
+#: :func:`with_overrides` return a value of the class they are given.
 C = TypeVar("C")
 
 #: Values an option mapping may hold (policy options, tags).

@@ -83,7 +83,9 @@ class LocalTarget:
     name = "local"
 
     def __init__(self, root: str | Path = "runs", python: str = sys.executable) -> None:
+        #: The folder that holds one work folder per job.
         self.root = Path(root)
+        #: The interpreter that runs the entry point.
         self.python = python
         self._runners: dict[str, subprocess.Popen[bytes]] = {}
 

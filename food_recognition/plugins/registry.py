@@ -121,6 +121,7 @@ class _Named(Protocol):
     def name(self) -> str: ...
 
 
+#: The kind of contribution a :class:`Register` holds (anything with a ``name``).
 SpecT = TypeVar("SpecT", bound=_Named)
 
 #: ``(distribution name, version)`` of an installed plugin.

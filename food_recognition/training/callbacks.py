@@ -123,6 +123,7 @@ class CyclicalMomentum(keras.callbacks.Callback):  # type: ignore[misc]
         )
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Put the optimizer's momentum under this schedule, from its current step."""
         optimizer = inner_optimizer(self.model.optimizer)
         self._attribute = "momentum" if hasattr(optimizer, "nesterov") else "beta_1"
         self._step = int(optimizer.iterations.numpy())
@@ -146,6 +147,7 @@ class CyclicalMomentum(keras.callbacks.Callback):  # type: ignore[misc]
         self._step += 1
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Leave the optimizer a plain momentum value: the last one scheduled."""
         if self._variable is not None:
             optimizer = inner_optimizer(self.model.optimizer)
             setattr(optimizer, self._attribute, float(self._variable.numpy()))
@@ -211,6 +213,7 @@ class RunStateCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self.best_weights: list[np.ndarray] | None = None
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Count the step; checkpoint every ``checkpoint_every_steps`` inside an epoch."""
         # Counted in Python: reading optimizer.iterations would sync the device every step.
         self.state = attrs.evolve(
             self.state,
