@@ -64,6 +64,7 @@ from food_recognition.azure.jobs import (
     write_job_yaml,
 )
 from food_recognition.config import RunConfig, with_overrides
+from food_recognition.errors import FoodRecognitionError, one_line
 
 HERE = Path(__file__).parent
 
@@ -200,6 +201,13 @@ def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
         cluster.dump(args.dry_run / "cluster.yml")
         return 0
 
+    try:
+        return _run_on_azure(args, data, sweep, ml_client)
+    except FoodRecognitionError as error:  # no workspace, refused credentials: one line
+        parser.exit(2, f"error: {one_line(error)}\n")
+
+
+def _run_on_azure(args: argparse.Namespace, data: str, sweep: Any, ml_client: Any) -> int:
     if ml_client is None:
         from food_recognition.azure.workspace import get_ml_client
 

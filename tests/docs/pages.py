@@ -40,8 +40,11 @@ class Resources:
     def _sample(self) -> str:
         from food_recognition.datasets.sample import write_digits_sample
 
-        folder = self._base.mktemp("docs-sample") / "food-101"
-        return self._once("sample", lambda: write_digits_sample(folder, per_class=10))
+        def make() -> object:
+            folder = self._base.mktemp("docs-sample") / "food-101"
+            return write_digits_sample(folder, per_class=10)
+
+        return self._once("sample", make)
 
     def _jpeg(self) -> str:
         return self._once("jpeg", collect.ROOT / "tests" / "fixtures" / "pizza.jpg")

@@ -122,11 +122,18 @@ def commands(block: Block) -> list[Command]:
 
 
 def first_words(text: str) -> list[str]:
-    """The command's words (``[]`` when the shell syntax is beyond ``shlex``)."""
+    """The first command's words (``[]`` when the shell syntax is beyond ``shlex``)."""
     try:
-        return shlex.split(text, comments=True)
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
     except ValueError:
         return []
+    # The first command of a pipeline or list: what runs before |, &&, ;, & or >.
+    for i, word in enumerate(words):
+        if word and set(word) <= set("|&;<>()"):
+            return words[:i]
+    return words
 
 
 def is_nox(words: list[str]) -> bool:
