@@ -348,6 +348,7 @@ class Page:
         if marker is not None and not is_ours(words):
             if words and words[0] in BUILTINS and "$(" not in command.text:
                 self._shell(block, command, marked=True)
+                command.outcome = "ran (shell built-in)"
                 return None
             command.outcome = "not run (not ours)"
             return check_parses(words)
