@@ -4,7 +4,9 @@ For a GPU machine no scheduler reaches (a lab workstation): ``submit`` writes
 the job's code snapshot and a shell script holding its command line; whoever
 runs the script there gets the model package in ``outputs/``. The target
 registers through the same hook as ``local`` and ``azureml``. Installed as a
-distribution it declares::
+distribution it declares:
+
+.. code-block:: toml
 
     [project.entry-points.food_recognition]
     script_target = "my_package.script_target"

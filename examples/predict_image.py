@@ -1,9 +1,11 @@
 """Label a photo with a scoring URI: ``food-recognition serve``'s, or an Azure ML endpoint's.
 
-Run::
+Run:
 
-    food-recognition serve runs/exp1/package --port 5001 &
-    python examples/predict_image.py http://127.0.0.1:5001/score dish.jpg
+.. code-block:: console
+
+    $ food-recognition serve runs/exp1/package --port 5001 &
+    $ python examples/predict_image.py http://127.0.0.1:5001/score dish.jpg
 
 For an endpoint with key auth, put its key in ``FOOD_RECOGNITION_ENDPOINT_KEY``
 (never in code), or use ``food_recognition.azure.deploy.scoring_client``.

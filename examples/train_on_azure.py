@@ -13,9 +13,13 @@ Run it with the workspace's ``config.json`` in this folder (or the
 variables) after ``az login``. Once the cluster exists it prints the ``az role
 assignment create`` line that gives its identity the Storage Blob Data Reader
 role on the account: run it while the environment builds, before the first trial
-starts::
+starts:
 
-    python examples/train_on_azure.py --data data/food-101 \\
+.. docs-test: azure
+
+.. code-block:: console
+
+    $ python examples/train_on_azure.py --data data/food-101 \\
         --account-url https://<account>.blob.core.windows.net --container food \\
         --vm-size Standard_NC4as_T4_v3 --aks-compute aks-inference --image tests/fixtures/pizza.jpg
 
@@ -28,9 +32,11 @@ refused before anything is sent.
 ``--dry-run DIR`` touches nothing on Azure: it writes the sweep (``DIR/job.yml``),
 the datastore it reads (``DIR/datastore.yml``) and the cluster
 (``DIR/cluster.yml``) as YAML that ``az ml datastore create``, ``az ml compute
-create`` and ``az ml job create --file`` take (the account name is an example)::
+create`` and ``az ml job create --file`` take (the account name is an example):
 
-    python examples/train_on_azure.py --dry-run sweep-yaml \\
+.. code-block:: console
+
+    $ python examples/train_on_azure.py --dry-run sweep-yaml \\
         --account-url https://foodstore.blob.core.windows.net --container food
 """
 
@@ -58,6 +64,7 @@ from food_recognition.azure.jobs import (
     write_job_yaml,
 )
 from food_recognition.config import RunConfig, with_overrides
+from food_recognition.errors import FoodRecognitionError, one_line
 
 HERE = Path(__file__).parent
 
@@ -194,6 +201,13 @@ def main(argv: Sequence[str] | None = None, ml_client: Any = None) -> int:
         cluster.dump(args.dry_run / "cluster.yml")
         return 0
 
+    try:
+        return _run_on_azure(args, data, sweep, ml_client)
+    except FoodRecognitionError as error:  # no workspace, refused credentials: one line
+        parser.exit(2, f"error: {one_line(error)}\n")
+
+
+def _run_on_azure(args: argparse.Namespace, data: str, sweep: Any, ml_client: Any) -> int:
     if ml_client is None:
         from food_recognition.azure.workspace import get_ml_client
 

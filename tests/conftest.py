@@ -24,4 +24,12 @@ pytest_plugins = [
     "tests.fixtures.blob_tls_proxy",
     "tests.fixtures.azureml_rest",
     "tests.fixtures.inference_server",
+    "tests.docs.pages",
 ]
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    """The docs collector's table: every documented block run and the count (tests/docs)."""
+    from tests.docs.summary import report
+
+    report(terminalreporter)

@@ -113,6 +113,10 @@ class DownloadReport:
     bytes_downloaded: int
 
 
+#: The token scope of Azure Storage (a credential's sign-in for Blob requests).
+_STORAGE_SCOPE = "https://storage.azure.com/.default"
+
+
 def blob_service_client(
     account_url: str | None = None,
     *,
@@ -129,16 +133,26 @@ def blob_service_client(
     :returns: an ``azure.storage.blob.BlobServiceClient``.
     :raises BlobCredentialsError: no account URL and the variable is unset, or
         the variable does not hold a connection string (the message names the
-        variable and the expected form, never its value).
+        variable and the expected form, never its value); or, with an account URL
+        and no ``credential``, ``DefaultAzureCredential`` cannot sign in.
     """
     from azure.storage.blob import BlobServiceClient
 
     if account_url:
-        if credential is None:
-            from azure.identity import DefaultAzureCredential
+        if credential is not None:
+            return BlobServiceClient(account_url, credential=credential)
+        from azure.core.exceptions import ClientAuthenticationError
+        from azure.identity import DefaultAzureCredential
 
-            credential = DefaultAzureCredential()
-        return BlobServiceClient(account_url, credential=credential)
+        credential = DefaultAzureCredential()
+        service = BlobServiceClient(account_url, credential=credential)
+        # Sign in once now: the SDK retries a failed sign-in with back-off for a
+        # minute and a half per request before the error reaches the user.
+        try:
+            credential.get_token(_STORAGE_SCOPE)
+        except ClientAuthenticationError as error:
+            raise _failure(error, service, account_url) from error
+        return service
     connection_string = os.environ.get(connection_string_env)
     if not connection_string:
         raise BlobCredentialsError(

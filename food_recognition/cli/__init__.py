@@ -97,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The Azure SDKs log every HTTP request at INFO; keep their warnings only.
         for noisy in ("azure", "azureml", "urllib3", "mlflow", "absl"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # A failed credential chain is reported in the one-line error; its warning
+        # lists every credential tried, over many lines (shown with -v).
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

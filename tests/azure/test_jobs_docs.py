@@ -1,58 +1,55 @@
-"""The offline commands of the training-job docs run as written (the ``--dry-run`` ones)."""
+"""What the training-job docs' ``--dry-run`` commands wrote is what Azure ML accepts.
+
+The docs collector (tests/docs) runs the commands as written, in each page's
+working folder; this reads the YAML they left there with the SDK's loaders.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import shlex
 from pathlib import Path
 
 import pytest
 from azure.ai.ml import load_compute, load_datastore, load_job
 
-from food_recognition.cli import main
+from tests.docs.collect import Block, collect
+from tests.docs.runner import Page, commands, first_words
 from tests.fixtures.azureml_job_rules import RETIRED_VM_SIZES
 
-ROOT = Path(__file__).parents[2]
-PAGES = [ROOT / "docs" / "azure_jobs.rst", ROOT / "docs" / "tutorial_azure.rst"]
+pytestmark = pytest.mark.slow
+
+PAGES = ("docs/azure_jobs.rst", "docs/tutorial_azure.rst", "examples/train_on_azure.py")
 
 
-def _commands(page: Path) -> list[list[str]]:
-    """Every ``--dry-run`` command line of a page, continuation lines joined, prompt removed."""
-    text = page.read_text(encoding="utf-8").replace("\\\n", " ")
+def _dry_runs() -> list[tuple[Block, list[str]]]:
     found = []
-    for line in text.splitlines():
-        line = line.strip().removeprefix("$ ")
-        if line.startswith(("food-recognition ", "python examples/")) and "--dry-run" in line:
-            found.append(shlex.split(line))
+    for block in collect():
+        if block.page in PAGES and block.language == "shell" and block.marker is None:
+            for command in commands(block):
+                words = first_words(command.text)
+                if "--dry-run" in words:
+                    found.append((block, words))
     return found
 
 
-DOCUMENTED = [argv for page in PAGES for argv in _commands(page)]
+DRY_RUNS = _dry_runs()
 
 
 def test_the_pages_have_dry_run_commands() -> None:
-    assert {argv[1] if argv[0] == "python" else argv[2] for argv in DOCUMENTED} == {
-        "cluster",
-        "submit",
-        "examples/train_on_azure.py",
-    }
+    kinds = {words[1] if words[0] == "python" else words[2] for _block, words in DRY_RUNS}
+    assert kinds == {"cluster", "submit", "examples/train_on_azure.py"}
 
 
-@pytest.mark.parametrize("argv", DOCUMENTED, ids=lambda argv: " ".join(argv[:3]))
-def test_a_documented_dry_run_works_as_written(
-    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("block", "words"), DRY_RUNS, ids=[f"{b.id} {' '.join(w[:3])}" for b, w in DRY_RUNS]
+)
+def test_a_documented_dry_run_writes_what_azure_accepts(
+    block: Block, words: list[str], docs_pages: dict[str, Page]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    out = tmp_path / argv[argv.index("--dry-run") + 1]
-    if argv[0] == "python":
-        spec = importlib.util.spec_from_file_location("train_on_azure", ROOT / argv[1])
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        assert module.main(argv[2:]) == 0
-    else:
-        assert main(argv[1:]) == 0
-    if argv[:3] == ["food-recognition", "azure", "cluster"]:
+    page = docs_pages[block.page]
+    result = page.result(block)
+    assert not result.failures, result.failures
+    out: Path = page.folder / words[words.index("--dry-run") + 1]
+    if words[:3] == ["food-recognition", "azure", "cluster"]:
         cluster = load_compute(out)
         assert cluster.size.lower() not in RETIRED_VM_SIZES
         assert cluster.identity.type == "system_assigned"

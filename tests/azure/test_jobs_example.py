@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shlex
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -14,6 +13,8 @@ import yaml
 from azure.ai.ml import load_compute, load_datastore, load_job
 
 from food_recognition.azure.environment.lock import lock_path, pip_lines
+from tests.docs.collect import Block, collect
+from tests.docs.runner import Page, commands, first_words
 from tests.fixtures.azureml_job_rules import RETIRED_VM_SIZES
 from tests.fixtures.azureml_rest import (
     COMPUTE_PRINCIPAL_ID,
@@ -40,28 +41,28 @@ def _example() -> ModuleType:
     return module
 
 
-def _documented_commands(module: ModuleType) -> list[list[str]]:
-    """The ``python examples/train_on_azure.py ...`` commands of the docstring, as argv lists."""
-    text = (module.__doc__ or "").replace("\\\n", " ")
-    lines = [line.strip() for line in text.splitlines()]
-    return [shlex.split(line) for line in lines if line.startswith("python examples/")]
+def _documented_commands() -> list[tuple[Block, list[str]]]:
+    """The docstring's ``python examples/train_on_azure.py ...`` commands (the collector's)."""
+    found = []
+    for block in collect():
+        if block.page == "examples/train_on_azure.py" and block.language == "shell":
+            found += [(block, first_words(c.text)) for c in commands(block)]
+    return found
 
 
-def test_the_documented_dry_run_writes_what_azure_accepts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    module = _example()
-    dry = [argv for argv in _documented_commands(module) if "--dry-run" in argv]
+@pytest.mark.slow
+def test_the_documented_dry_run_writes_what_azure_accepts(docs_pages: dict[str, Page]) -> None:
+    dry = [(block, argv) for block, argv in _documented_commands() if "--dry-run" in argv]
     assert len(dry) == 1
-    argv = dry[0]
+    block, argv = dry[0]
     assert argv[:2] == ["python", "examples/train_on_azure.py"]
+    page = docs_pages[block.page]
+    result = page.result(block)  # run as written by the docs collector, in the page's folder
+    assert not result.failures, result.failures
     out = Path(argv[argv.index("--dry-run") + 1])
-    monkeypatch.chdir(tmp_path)  # relative paths as typed, in a scratch folder
-
-    assert module.main(argv[2:]) == 0
+    tmp_path = page.folder
 
     job_yml = tmp_path / out / "job.yml"
-    assert str(job_yml.relative_to(tmp_path)) in capsys.readouterr().out
     loaded = load_job(job_yml)
     assert loaded.type == "sweep"
     assert loaded.limits.max_total_trials == 15
@@ -86,7 +87,7 @@ def test_the_documented_dry_run_writes_what_azure_accepts(
 
 
 def test_every_file_the_docstring_names_exists() -> None:
-    for argv in _documented_commands(_example()):
+    for _block, argv in _documented_commands():
         for flag in ("--image", "--sweep"):
             if flag in argv:
                 assert (ROOT / argv[argv.index(flag) + 1]).is_file(), argv
