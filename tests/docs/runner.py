@@ -34,7 +34,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +41,7 @@ import attrs
 
 from tests.docs import substitutions
 from tests.docs.collect import ROOT, Block
+from tests.fixtures.loopback import wait_until_live
 
 #: The checkout's folders a page's working folder links to.
 LINKED = ("examples", "tests", "benchmarks", "scripts")
@@ -433,20 +433,10 @@ class Page:
         )
         self.servers.append(server)
         health = f"http://127.0.0.1:{port.group(1)}/"
-        deadline = time.monotonic() + 300
-        while True:
-            if server.poll() is not None:
-                output = server.stdout.read() if server.stdout else ""
-                command.returncode = server.returncode
-                return f"the server exited with {server.returncode}: {output[-3000:]}"
-            try:
-                with urllib.request.urlopen(health, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    return f"the server did not answer {health} within 300 s"
-                time.sleep(0.5)
+        failure = wait_until_live(server, health, timeout_s=300)
+        if failure is not None:
+            command.returncode = server.returncode
+            return failure
         command.seconds = time.monotonic() - start
         command.outcome = "served (health answered)"
         return None

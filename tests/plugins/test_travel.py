@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from food_recognition.azure.environment import conda_spec
 from food_recognition.azure.environment.images import DEFAULT_IMAGE, INFERENCE_IMAGE
 from tests.azure.test_environment_context import pip_dry_run
 from tests.fixtures.images import make_food101, write_jpeg
+from tests.fixtures.loopback import wait_until_live
 from tests.plugins.test_entry_points import ROOT, installed_plugin  # noqa: F401
 
 TINY = [
@@ -230,20 +230,9 @@ def _free_port() -> int:
 
 def _score(url: str, body: bytes, server: subprocess.Popen[str], deadline_s: float) -> Any:
     """Wait (until a deadline) for the server's liveness route, then score ``body``."""
-    health = url.rsplit("/", 1)[0] + "/"
-    deadline = time.monotonic() + deadline_s
-    while True:
-        if server.poll() is not None:
-            output = server.stdout.read() if server.stdout else ""
-            pytest.fail(f"serve exited with {server.returncode}: {output[-3000:]}")
-        try:
-            with urllib.request.urlopen(health, timeout=5) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    failure = wait_until_live(server, url.rsplit("/", 1)[0] + "/", deadline_s)
+    if failure is not None:
+        pytest.fail(f"serve: {failure}")
     request = urllib.request.Request(url, body, {"Content-Type": "image/jpeg"})
     with urllib.request.urlopen(request, timeout=deadline_s) as response:
         return json.loads(response.read())
